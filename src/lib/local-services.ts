@@ -1,0 +1,221 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * Throwaway PostgreSQL and Redis servers started from the machine's own binaries, for `npm start`
+ * and the tests when no URLs are configured (DESIGN §1). Each lives in a fresh directory under
+ * the data directory, listens on a free loopback port, and is removed when stopped.
+ */
+
+export class MissingBinaryError extends Error {
+  override readonly name = 'MissingBinaryError';
+}
+
+export interface LocalService {
+  url: string;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+const DEBIAN_PG_HINT =
+  'Install PostgreSQL (Debian/Ubuntu: `apt-get install -y postgresql`; macOS: `brew install postgresql@15`), or set EZ_PG_DSN to an existing server.';
+const REDIS_HINT =
+  'Install Redis (Debian/Ubuntu: `apt-get install -y redis-server`; macOS: `brew install redis`), or set EZ_REDIS_ADDR / EZ_REDIS_URL to an existing server.';
+
+/** A free TCP port on 127.0.0.1, as the kernel hands it out. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function onPath(binary: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const candidate = path.join(dir, binary);
+    if (dir && existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/** The directory holding initdb and pg_ctl: the newest /usr/lib/postgresql/<v>/bin, else PATH. */
+export function findPostgresBinDir(): string {
+  const root = '/usr/lib/postgresql';
+  if (existsSync(root)) {
+    const versions = readdirSync(root)
+      .filter((v) => existsSync(path.join(root, v, 'bin', 'initdb')))
+      .sort((a, b) => Number(b) - Number(a));
+    if (versions[0]) return path.join(root, versions[0], 'bin');
+  }
+  const initdb = onPath('initdb');
+  if (initdb && onPath('pg_ctl')) return path.dirname(initdb);
+  throw new MissingBinaryError(`PostgreSQL server binaries (initdb, pg_ctl) were not found. ${DEBIAN_PG_HINT}`);
+}
+
+function findRedisServer(): string {
+  const binary = onPath('redis-server');
+  if (!binary) throw new MissingBinaryError(`redis-server was not found on PATH. ${REDIS_HINT}`);
+  return binary;
+}
+
+const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
+
+/** PostgreSQL refuses to run as root: then run its tools as the `postgres` system user. */
+function pgCommand(binDir: string, tool: string, args: string[]): [string, string[]] {
+  const binary = path.join(binDir, tool);
+  if (!isRoot()) return [binary, args];
+  const runuser = onPath('runuser');
+  if (!runuser) throw new MissingBinaryError('Running as root needs `runuser` (util-linux) to start PostgreSQL as the postgres user.');
+  return [runuser, ['-u', 'postgres', '--', binary, ...args]];
+}
+
+function systemUser(name: string): { uid: number; gid: number } | undefined {
+  const result = spawnSync('id', ['-u', name], { encoding: 'utf8' });
+  const gid = spawnSync('id', ['-g', name], { encoding: 'utf8' });
+  if (result.status !== 0 || gid.status !== 0) return undefined;
+  return { uid: Number(result.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
+
+function run(command: string, args: string[], what: string): void {
+  const result = spawnSync(command, args, { encoding: 'utf8', timeout: 120_000 });
+  if (result.status !== 0) {
+    const output = `${result.stdout ?? ''}${result.stderr ?? ''}`.trim().split('\n').slice(-15).join('\n');
+    throw new Error(`${what} failed (exit ${result.status ?? result.signal}):\n${output}`);
+  }
+}
+
+function makeRunDir(baseDir: string, name: string): string {
+  const dir = path.resolve(baseDir, 'run', `${name}-${process.pid}-${Date.now().toString(36)}`);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+export interface LocalPostgresOptions {
+  /** Parent directory; the server gets a fresh subdirectory (default `.data`). */
+  baseDir?: string;
+  database?: string;
+}
+
+/** initdb + pg_ctl start on a free loopback port; resolves once the server accepts connections. */
+export async function startLocalPostgres(options: LocalPostgresOptions = {}): Promise<LocalService> {
+  const binDir = findPostgresBinDir();
+  const dir = makeRunDir(options.baseDir ?? '.data', 'postgres');
+  const dataDir = path.join(dir, 'data');
+  const logFile = path.join(dir, 'postgres.log');
+  const port = await freePort();
+  const user = 'ez';
+  mkdirSync(dataDir, { mode: 0o700 });
+  writeFileSync(logFile, '');
+  if (isRoot()) {
+    const pgUser = systemUser('postgres');
+    if (!pgUser) throw new MissingBinaryError(`Running as root needs the postgres system user. ${DEBIAN_PG_HINT}`);
+    for (const p of [dir, dataDir, logFile]) chownSync(p, pgUser.uid, pgUser.gid);
+  }
+  run(...pgCommand(binDir, 'initdb', ['-D', dataDir, '-U', user, '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']), 'initdb');
+  const serverOptions = [
+    `-p ${port}`,
+    '-c listen_addresses=127.0.0.1',
+    "-c unix_socket_directories=''",
+    '-c fsync=off',
+    '-c synchronous_commit=off',
+    '-c full_page_writes=off',
+    '-c max_connections=200',
+  ].join(' ');
+  run(...pgCommand(binDir, 'pg_ctl', ['-D', dataDir, '-o', serverOptions, '-l', logFile, '-w', '-t', '60', 'start']), 'pg_ctl start');
+
+  const database = options.database ?? 'ez_api';
+  run(...pgCommand(binDir, 'createdb', ['-h', '127.0.0.1', '-p', String(port), '-U', user, database]), 'createdb');
+
+  let stopped = false;
+  return {
+    url: `postgres://${user}@127.0.0.1:${port}/${database}`,
+    dir,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      spawnSync(...pgCommand(binDir, 'pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', '-t', '30', 'stop']), { stdio: 'ignore' });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitForPing(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.setTimeout(500);
+      socket.once('connect', () => socket.write('PING\r\n'));
+      socket.once('data', (d) => {
+        socket.destroy();
+        resolve(d.toString().startsWith('+PONG'));
+      });
+      socket.once('error', () => resolve(false));
+      socket.once('timeout', () => {
+        socket.destroy();
+        resolve(false);
+      });
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`redis-server did not answer PING within ${timeoutMs} ms`);
+}
+
+export interface LocalRedisOptions {
+  baseDir?: string;
+}
+
+/** redis-server with AOF on and no eviction (DESIGN §5) on a free loopback port. */
+export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<LocalService> {
+  const binary = findRedisServer();
+  const dir = makeRunDir(options.baseDir ?? '.data', 'redis');
+  const port = await freePort();
+  const child = spawn(
+    binary,
+    [
+      '--port', String(port),
+      '--bind', '127.0.0.1',
+      '--dir', dir,
+      '--appendonly', 'yes',
+      '--appendfsync', 'everysec',
+      '--maxmemory-policy', 'noeviction',
+      '--save', '',
+      '--daemonize', 'no',
+      '--logfile', path.join(dir, 'redis.log'),
+    ],
+    { stdio: 'ignore', detached: false },
+  );
+  try {
+    await waitForPing(port, child, 15_000);
+  } catch (err) {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  let stopped = false;
+  return {
+    url: `redis://127.0.0.1:${port}/0`,
+    dir,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await Promise.race([exited, sleep(5_000)]);
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
