@@ -1,0 +1,203 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Redis } from 'ioredis';
+import type { Config } from '../lib/config.js';
+import { listen, type RunningServer } from '../lib/http-server.js';
+import { KeyDigester } from '../lib/key-digest.js';
+import type { Logger } from '../lib/logger.js';
+import { createAuthenticator, redisCall } from './auth/authenticate.js';
+import { extractClientKey } from './auth/extract-key.js';
+import { formatForPath, gatewayErrors, GatewayError, renderError, toGatewayError, type ClientFormat } from './errors.js';
+import { declaredLengthExceeds, readBody, requestIdFrom, sendJson, sendText } from './http.js';
+import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
+import { Router, type Params } from './router.js';
+
+/**
+ * The gateway process (DESIGN §1, §6, §7): node:http and ioredis only — never PostgreSQL.
+ * This is the skeleton: routing, request ids, key extraction and lookup, client-format errors,
+ * health and metrics. Proxying itself arrives with the gateway issue (authenticated requests get
+ * 501 until then).
+ */
+export interface GatewayDeps {
+  config: Config;
+  secrets: { master: string };
+  /** Owned by the caller (closed by it after the server). Reads `config:version`, `auth:token:*`. */
+  redis: Redis;
+  logger: Logger;
+}
+
+/** Bound on every Redis call made while answering a request. */
+const REDIS_TIMEOUT_MS = 1_000;
+/** Above common load-balancer idle timeouts (60 s), so the balancer closes idle sockets first. */
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+/** Redis key bumped by every applied config change (DESIGN §5). */
+export const CONFIG_VERSION_KEY = 'config:version';
+
+interface RequestContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  requestId: string;
+  format: ClientFormat;
+  params: Params;
+}
+
+type Handler = (ctx: RequestContext) => Promise<void>;
+
+/** The provider-facing routes of DESIGN §7: [method, path, route id]. */
+export const PROXY_ROUTES: ReadonlyArray<readonly [method: 'GET' | 'POST', path: string, id: string]> = [
+  ['POST', '/v1/chat/completions', 'openai_chat_completions'],
+  ['POST', '/v1/completions', 'openai_completions'],
+  ['POST', '/v1/embeddings', 'openai_embeddings'],
+  ['POST', '/v1/responses', 'openai_responses'],
+  ['GET', '/v1/models', 'openai_models'],
+  ['POST', '/v1/messages', 'anthropic_messages'],
+  ['POST', '/v1/messages/count_tokens', 'anthropic_count_tokens'],
+  ['POST', '/v1beta/models/{model}:generateContent', 'gemini_generate_content'],
+  ['POST', '/v1beta/models/{model}:streamGenerateContent', 'gemini_stream_generate_content'],
+  ['GET', '/v1beta/models', 'gemini_models'],
+];
+
+function parseVersion(raw: string | null): number {
+  const value = raw === null ? 0 : Number(raw);
+  return Number.isSafeInteger(value) && value >= 0 ? value : 0;
+}
+
+function buildRouter(deps: GatewayDeps, metrics: GatewayMetrics, log: Logger): Router<Handler> {
+  const { config, redis } = deps;
+  const authenticate = createAuthenticator({ redis, digester: new KeyDigester(deps.secrets.master), timeoutMs: REDIS_TIMEOUT_MS });
+  const bodyLimit = config.http.gatewayBodyLimitBytes;
+
+  const health: Handler = async ({ res }) => {
+    let version: number | null = null;
+    let up = false;
+    try {
+      version = parseVersion(await redisCall(redis, REDIS_TIMEOUT_MS, () => redis.get(CONFIG_VERSION_KEY)));
+      up = true;
+    } catch (err) {
+      log.debug({ err: { message: (err as Error).message } }, 'health: redis is down');
+    }
+    sendJson(
+      res,
+      up ? 200 : 503,
+      { status: up ? 'ok' : 'unavailable', redis: up ? 'up' : 'down', config_version: version },
+      { 'Cache-Control': 'no-store' },
+    );
+  };
+
+  const prometheus: Handler = async ({ res }) => {
+    sendText(res, 200, await metrics.registry.metrics(), metrics.registry.contentType);
+  };
+
+  const proxy: Handler = async ({ req, url }) => {
+    if (declaredLengthExceeds(req, bodyLimit)) throw gatewayErrors.payloadTooLarge(bodyLimit);
+    const extracted = extractClientKey(req.headers, url.searchParams);
+    if (!extracted) throw gatewayErrors.missingApiKey();
+    await authenticate(extracted.key);
+    if (req.method === 'POST') await readBody(req, bodyLimit);
+    // Placeholder until the gateway issue: the key is valid, forwarding does not exist yet.
+    throw gatewayErrors.notImplemented();
+  };
+
+  const router = new Router<Handler>().add('GET', '/health', 'health', health).add('GET', '/metrics', 'metrics', prometheus);
+  for (const [method, path, id] of PROXY_ROUTES) router.add(method, path, id, proxy);
+  return router;
+}
+
+export async function startGateway(deps: GatewayDeps & { port?: number; host?: string }): Promise<RunningServer> {
+  const { config } = deps;
+  const log = deps.logger.child({ module: 'gateway' });
+  const metrics = createGatewayMetrics();
+  const router = buildRouter(deps, metrics, log);
+  const inFlight = new Set<ServerResponse>();
+  let closing = false;
+  let lastUnavailableLog = 0;
+
+  const replyError = (ctx: RequestContext, routeId: string, err: unknown) => {
+    const error = toGatewayError(err);
+    if (error.code === 'internal_error') {
+      log.error({ requestId: ctx.requestId, route: routeId, err: error.cause ?? error }, 'request failed');
+    } else if (error.code === 'service_unavailable' && Date.now() - lastUnavailableLog > 5_000) {
+      lastUnavailableLog = Date.now();
+      log.warn({ requestId: ctx.requestId, route: routeId, err: { message: (error.cause as Error | undefined)?.message } }, 'redis unavailable');
+    }
+    if (ctx.res.headersSent) {
+      ctx.res.destroy();
+      return;
+    }
+    const { status, body } = renderError(error, ctx.format);
+    sendJson(ctx.res, status, body, error.headers);
+  };
+
+  const dispatch = async (req: IncomingMessage, res: ServerResponse) => {
+    const started = performance.now();
+    const requestId = requestIdFrom(req.headers['x-request-id']);
+    res.setHeader('X-Request-ID', requestId);
+    if (closing) res.setHeader('Connection', 'close');
+    inFlight.add(res);
+
+    let routeId = 'unmatched';
+    res.once('close', () => {
+      inFlight.delete(res);
+      const status = res.writableFinished ? String(res.statusCode) : 'aborted';
+      metrics.observe(routeId, status, (performance.now() - started) / 1_000);
+      log.debug({ requestId, method: req.method, route: routeId, status, ms: Math.round(performance.now() - started) }, 'request');
+    });
+
+    let url: URL;
+    try {
+      // Origin-form targets are resolved as paths only, so `//host/x` can never become a host.
+      const target = req.url ?? '/';
+      url = new URL(target.startsWith('/') ? `http://gateway.invalid${target}` : target);
+    } catch {
+      const ctx = { req, res, url: new URL('http://gateway.invalid/'), requestId, format: 'openai' as const, params: {} };
+      replyError(ctx, routeId, new GatewayError('invalid_request', 'Malformed request target'));
+      return;
+    }
+    const method = req.method ?? 'GET';
+    const ctx: RequestContext = { req, res, url, requestId, format: formatForPath(url.pathname), params: {} };
+    const match = router.match(method, url.pathname);
+    if (match.kind === 'not_found') return replyError(ctx, routeId, gatewayErrors.notFound(method, url.pathname));
+    if (match.kind === 'method_not_allowed') {
+      return replyError(ctx, routeId, gatewayErrors.methodNotAllowed(method, url.pathname, match.allow));
+    }
+    routeId = match.route.id;
+    ctx.params = match.params;
+    try {
+      await match.route.handler(ctx);
+    } catch (err) {
+      replyError(ctx, routeId, err);
+    }
+  };
+
+  const server = createServer((req, res) => {
+    dispatch(req, res).catch((err: unknown) => {
+      log.error({ err }, 'unhandled gateway error');
+      if (!res.headersSent) sendJson(res, 500, renderError(toGatewayError(err), formatForPath(req.url ?? '/')).body);
+      else res.destroy();
+    });
+  });
+  server.requestTimeout = config.http.requestTimeoutMs;
+  server.headersTimeout = Math.min(config.http.headersTimeoutMs, config.http.requestTimeoutMs);
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+
+  const running = await listen(server, deps.port ?? config.gatewayPort, deps.host ?? config.host);
+  let closed: Promise<void> | undefined;
+  return {
+    ...running,
+    close() {
+      closed ??= (async () => {
+        closing = true;
+        // Answers still being prepared end their connection instead of keeping it alive.
+        for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
+        const force = setTimeout(() => server.closeAllConnections(), config.http.shutdownTimeoutMs);
+        force.unref();
+        try {
+          await running.close();
+        } finally {
+          clearTimeout(force);
+        }
+      })();
+      return closed;
+    },
+  };
+}
