@@ -1,0 +1,26 @@
+import type { ParameterizedContext } from 'koa';
+import type { Logger } from '../lib/logger.js';
+
+/** Who is calling. Admins today; masters and internal callers join the union later (DESIGN §7). */
+export interface AdminActor {
+  type: 'admin';
+  /** `bootstrap` for EZ_ADMIN_TOKEN; a named admin's id once JWT login exists. */
+  id: string;
+}
+export type Actor = AdminActor;
+
+/** What the api middleware puts on `ctx.state`. */
+export interface ApiState {
+  /** Set by middleware/request-id.ts on every request. */
+  requestId: string;
+  /** Request-scoped pino child carrying requestId. */
+  logger: Logger;
+  /** Parsed JSON body (middleware/body-parser.ts), before validation. */
+  body?: unknown;
+  /** Validated `{ params, query, body }` (middleware/validate.ts). */
+  input?: unknown;
+  /** Set by an auth middleware. */
+  actor?: Actor;
+}
+
+export type ApiContext = ParameterizedContext<ApiState>;

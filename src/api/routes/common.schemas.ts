@@ -1,0 +1,23 @@
+import { z } from 'zod';
+import { STATUS_BY_CODE } from '../middleware/error-handler.js';
+import type { AppErrorCode } from '../../lib/errors.js';
+
+const ERROR_CODES = Object.keys(STATUS_BY_CODE) as [AppErrorCode, ...AppErrorCode[]];
+
+export const fieldErrorSchema = z
+  .object({
+    field: z.string().meta({ example: 'body.name' }),
+    message: z.string(),
+  })
+  .meta({ id: 'FieldError' });
+
+/** DESIGN §7: the one error shape of the api. */
+export const errorResponseSchema = z
+  .object({
+    error: z.object({
+      code: z.enum(ERROR_CODES).meta({ description: 'Stable snake_case error code' }),
+      message: z.string(),
+      details: z.array(fieldErrorSchema).optional(),
+    }),
+  })
+  .meta({ id: 'ErrorResponse', description: 'Error body for every non-2xx response' });
