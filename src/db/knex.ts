@@ -58,13 +58,18 @@ export async function rollbackAll(knex: Knex): Promise<string[]> {
 
 /** True when PostgreSQL answers a trivial query within timeoutMs. */
 export async function pingDatabase(knex: Knex, timeoutMs = 2_000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
       knex.raw('select 1'),
-      new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), timeoutMs)),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('timeout')), timeoutMs);
+      }),
     ]);
     return true;
   } catch {
     return false;
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -98,6 +99,20 @@ function makeRunDir(baseDir: string, name: string): string {
   return dir;
 }
 
+/**
+ * As root the server runs as `postgres`, which must be able to reach its directory: when the
+ * data directory sits under a path that user cannot traverse (a 0700 home, a mkdtemp folder),
+ * fall back to a fresh directory under the system temp dir.
+ */
+function postgresRunDir(baseDir: string): string {
+  const dir = makeRunDir(baseDir, 'postgres');
+  if (!isRoot()) return dir;
+  const reachable = spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', dir], { stdio: 'ignore' }).status === 0;
+  if (reachable) return dir;
+  rmSync(dir, { recursive: true, force: true });
+  return mkdtempSync(path.join(tmpdir(), 'ez-api-postgres-'));
+}
+
 export interface LocalPostgresOptions {
   /** Parent directory; the server gets a fresh subdirectory (default `.data`). */
   baseDir?: string;
@@ -107,7 +122,7 @@ export interface LocalPostgresOptions {
 /** initdb + pg_ctl start on a free loopback port; resolves once the server accepts connections. */
 export async function startLocalPostgres(options: LocalPostgresOptions = {}): Promise<LocalService> {
   const binDir = findPostgresBinDir();
-  const dir = makeRunDir(options.baseDir ?? '.data', 'postgres');
+  const dir = postgresRunDir(options.baseDir ?? '.data');
   const dataDir = path.join(dir, 'data');
   const logFile = path.join(dir, 'postgres.log');
   const port = await freePort();

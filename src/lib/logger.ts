@@ -46,8 +46,8 @@ const SECRET_PATTERNS: RegExp[] = [
   /\bya29\.[0-9A-Za-z_.-]{20,}/g, // Google OAuth access tokens
   /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi,
   /([?&](?:key|api_key|token|access_token)=)[^&\s"']+/gi,
-  /(postgres(?:ql)?:\/\/[^:/\s]+:)[^@\s]+@/gi, // passwords in DSNs
-  /(rediss?:\/\/[^:/\s]*:)[^@\s]+@/gi,
+  /(postgres(?:ql)?:\/\/[^:/\s]+:)[^@\s]+(?=@)/gi, // passwords in DSNs
+  /(rediss?:\/\/[^:/\s]*:)[^@\s]+(?=@)/gi,
 ];
 
 /** Replaces anything that looks like a secret in a string. */

@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+import { buildInfo } from '../lib/version.js';
+import { bootstrap, exitWithProblem, runMigrations, serve, SERVE_ROLES, type ServeRole } from './runtime.js';
+
+const USAGE = `Usage: ez-api <command>
+
+Commands:
+  serve all          api + worker + gateway in one process; starts throwaway local
+                     PostgreSQL/Redis when EZ_PG_DSN / EZ_REDIS_ADDR are not set
+  serve api          the admin/master REST API (EZ_API_PORT, default 8080)
+  serve worker       the BullMQ processors (EZ_WORKER_QUEUES picks queues)
+  serve gateway      the proxy (EZ_GATEWAY_PORT, default 8081)
+  migrate            apply pending database migrations
+  --version, -v      print name, version and commit
+  --help, -h         this text
+`;
+
+async function main(argv: string[]): Promise<void> {
+  const [command, arg] = argv;
+  if (command === '--version' || command === '-v' || command === 'version') {
+    process.stdout.write(`${buildInfo.name} ${buildInfo.version} (${buildInfo.commit.slice(0, 12)})\n`);
+    return;
+  }
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (command === 'migrate') {
+    const rt = bootstrap('migrate');
+    await runMigrations(rt);
+    return;
+  }
+  if (command === 'serve') {
+    if (!arg || !SERVE_ROLES.includes(arg as ServeRole)) {
+      process.stderr.write(`ez-api: serve needs one of: ${SERVE_ROLES.join(', ')}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    await serve(arg as ServeRole);
+    return;
+  }
+  process.stderr.write(`ez-api: unknown command "${command}"\n\n${USAGE}`);
+  process.exit(2);
+}
+
+main(process.argv.slice(2)).catch(exitWithProblem);
