@@ -104,7 +104,6 @@ export async function runApi(rt: Runtime): Promise<RunningServer> {
     logger: rt.logger.child({ process: 'api' }),
   });
   rt.shutdown.add('api http server', () => server.close());
-  rt.logger.info({ url: server.url }, 'api listening');
   return server;
 }
 
@@ -112,7 +111,6 @@ export async function runWorker(rt: Runtime): Promise<{ queues: string[] }> {
   const knex = await openDatabase(rt, 'worker');
   const worker = await startWorker({ config: rt.config, knex, logger: rt.logger.child({ process: 'worker' }) });
   rt.shutdown.add('worker', () => worker.close());
-  rt.logger.info({ queues: worker.queues }, 'worker started');
   return worker;
 }
 
