@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { gatewayErrors } from './errors.js';
+import type { ServerResponse } from 'node:http';
 
 /** Small node:http helpers for the gateway: request ids, JSON replies, bounded bodies. */
 
@@ -26,55 +25,4 @@ export function sendText(res: ServerResponse, status: number, body: string, cont
   res.setHeader('Content-Type', contentType);
   res.setHeader('Content-Length', Buffer.byteLength(body));
   res.end(body);
-}
-
-/** True when Content-Length already announces more than the limit (reject before reading). */
-export function declaredLengthExceeds(req: IncomingMessage, limitBytes: number): boolean {
-  const declared = req.headers['content-length'];
-  return declared !== undefined && Number(declared) > limitBytes;
-}
-
-/**
- * Reads the whole body, refusing (413) as soon as it passes limitBytes, also for chunked bodies
- * that announce no length. On refusal the rest is left unread and the reply closes the connection.
- */
-export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
-  if (declaredLengthExceeds(req, limitBytes)) return Promise.reject(gatewayErrors.payloadTooLarge(limitBytes));
-  return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const cleanup = () => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('close', onClose);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limitBytes) {
-        cleanup();
-        req.pause();
-        reject(gatewayErrors.payloadTooLarge(limitBytes));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve(Buffer.concat(chunks, size));
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(err);
-    };
-    // The client went away before the end of its body: nobody is left to answer.
-    const onClose = () => {
-      cleanup();
-      reject(new Error('client closed the connection before the request body ended'));
-    };
-    req.on('data', onData);
-    req.on('close', onClose);
-    req.on('end', onEnd);
-    req.on('error', onError);
-  });
 }

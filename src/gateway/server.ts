@@ -7,7 +7,8 @@ import type { Logger } from '../lib/logger.js';
 import { createAuthenticator, redisCall } from './auth/authenticate.js';
 import { extractClientKey } from './auth/extract-key.js';
 import { formatForPath, gatewayErrors, GatewayError, renderError, toGatewayError, type ClientFormat } from './errors.js';
-import { declaredLengthExceeds, readBody, requestIdFrom, sendJson, sendText } from './http.js';
+import { requestIdFrom, sendJson, sendText } from './http.js';
+import { BodyTooLargeError, declaredLengthExceeds, readBoundedBody } from '../lib/read-body.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { Router, type Params } from './router.js';
 
@@ -93,7 +94,11 @@ function buildRouter(deps: GatewayDeps, metrics: GatewayMetrics, log: Logger): R
     const extracted = extractClientKey(req.headers, url.searchParams);
     if (!extracted) throw gatewayErrors.missingApiKey();
     await authenticate(extracted.key);
-    if (req.method === 'POST') await readBody(req, bodyLimit);
+    if (req.method === 'POST') {
+      await readBoundedBody(req, bodyLimit).catch((err: unknown) => {
+        throw err instanceof BodyTooLargeError ? gatewayErrors.payloadTooLarge(bodyLimit) : err;
+      });
+    }
     // Placeholder until the gateway issue: the key is valid, forwarding does not exist yet.
     throw gatewayErrors.notImplemented();
   };

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Middleware } from 'koa';
 import { InvalidJsonError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../../lib/errors.js';
+import { BodyAbortedError, BodyTooLargeError, readBoundedBody } from '../../lib/read-body.js';
 import type { ApiState } from '../context.js';
 
 /** Deeper JSON than this is refused before parsing: no legitimate admin payload nests 64 levels. */
@@ -42,47 +43,6 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined;
 }
 
-/** Reads the raw body, refusing (413) as soon as it is known to exceed the limit. */
-function readRaw(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let received = 0;
-    const cleanup = () => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('close', onClose);
-    };
-    const onData = (chunk: Buffer) => {
-      received += chunk.length;
-      if (received > limitBytes) {
-        cleanup();
-        req.pause();
-        reject(new PayloadTooLargeError(limitBytes));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve(Buffer.concat(chunks, received));
-    };
-    const onError = () => {
-      cleanup();
-      reject(new InvalidJsonError('Request body could not be read'));
-    };
-    const onClose = () => {
-      // 'close' before 'end': the client went away mid-body.
-      cleanup();
-      reject(new InvalidJsonError('Request body was incomplete'));
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-    req.on('close', onClose);
-  });
-}
-
 /**
  * JSON request bodies for writes, into `ctx.state.body` (undefined when the request has none).
  * 413 payload_too_large past the limit (from Content-Length before reading, or while reading),
@@ -103,17 +63,16 @@ export function jsonBody(options: JsonBodyOptions): Middleware<ApiState> {
     if (encoding !== 'identity') throw new UnsupportedMediaTypeError('Compressed request bodies are not accepted');
     const charset = ctx.request.charset;
     if (charset && charset !== 'utf-8' && charset !== 'utf8') throw new UnsupportedMediaTypeError('Request body must be UTF-8 JSON');
-    const declared = ctx.request.length;
-    if (declared !== undefined && declared > options.limitBytes) {
-      // Refuse without reading; close the connection so an unread body cannot pin the socket.
-      ctx.set('Connection', 'close');
-      throw new PayloadTooLargeError(options.limitBytes);
-    }
     let raw: Buffer;
     try {
-      raw = await readRaw(req, options.limitBytes);
+      raw = await readBoundedBody(req, options.limitBytes);
     } catch (err) {
-      if (err instanceof PayloadTooLargeError) ctx.set('Connection', 'close');
+      if (err instanceof BodyTooLargeError) {
+        // The rest of the body stays unread: close the connection so it cannot pin the socket.
+        ctx.set('Connection', 'close');
+        throw new PayloadTooLargeError(options.limitBytes);
+      }
+      if (err instanceof BodyAbortedError) throw new InvalidJsonError('Request body was incomplete');
       throw err;
     }
     let text = raw.toString('utf8');
