@@ -1,5 +1,6 @@
 import type { DefaultJobOptions, RepeatOptions } from 'bullmq';
 import type { z } from 'zod';
+import type { Config } from '../src/lib/config.js';
 
 /**
  * The shape every queue definition has (STYLE.md "One module per queue"). A definition is data:
@@ -23,7 +24,10 @@ export interface QueueDefinition<Name extends string = string, Schema extends z.
   payload: Schema;
   /** Options every job of this queue starts from (attempts, backoff, retention bounds). */
   defaultJobOptions: DefaultJobOptions;
-  schedulers: ReadonlyArray<SchedulerDefinition<z.input<Schema>>>;
+  /** Static schedulers, or a function of the worker's configuration (intervals from settings). */
+  schedulers:
+    | ReadonlyArray<SchedulerDefinition<z.input<Schema>>>
+    | ((config: Config) => ReadonlyArray<SchedulerDefinition<z.input<Schema>>>);
 }
 
 /** Identity with inference: keeps the literal name and the schema type of a definition. */
@@ -48,4 +52,12 @@ export const DEFAULT_JOB_OPTIONS = {
 /** Converts a scheduler's repeat setting to BullMQ's RepeatOptions (cron in UTC unless told). */
 export function toRepeatOptions(repeat: SchedulerDefinition<unknown>['repeat']): Omit<RepeatOptions, 'key'> {
   return 'every' in repeat ? { every: repeat.every } : { pattern: repeat.pattern, tz: repeat.tz ?? 'UTC' };
+}
+
+/** The schedulers a definition asks for under a given configuration. */
+export function schedulersOf<S>(
+  schedulers: ReadonlyArray<SchedulerDefinition<S>> | ((config: Config) => ReadonlyArray<SchedulerDefinition<S>>),
+  config: Config,
+): ReadonlyArray<SchedulerDefinition<S>> {
+  return typeof schedulers === 'function' ? schedulers(config) : schedulers;
 }

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { QueueDefinition } from './define.js';
 import { logRetentionQueue } from './log-retention/definition.js';
+import { syncQueue } from './sync/definition.js';
 
 /**
  * The typed queue catalog (DESIGN §8, STYLE.md "One module per queue"). A queue is listed here
@@ -8,6 +9,7 @@ import { logRetentionQueue } from './log-retention/definition.js';
  * to start). The api imports this module and jobs/queues.ts, never a processor.
  */
 export const queueCatalog = {
+  [syncQueue.name]: syncQueue,
   [logRetentionQueue.name]: logRetentionQueue,
 } as const satisfies Record<string, QueueDefinition>;
 

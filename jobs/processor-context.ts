@@ -1,5 +1,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Knex } from 'knex';
+import type { Redis } from 'ioredis';
+import type { SecretBox } from '../src/lib/secret-box.js';
 import type { z } from 'zod';
 import type { Config } from '../src/lib/config.js';
 import type { Logger } from '../src/lib/logger.js';
@@ -9,6 +11,10 @@ import type { QueueDefinition } from './define.js';
 export interface ProcessorContext {
   config: Config;
   knex: Knex;
+  /** Fail-fast (producer-role) connection for processors that write Redis (sync). */
+  redis: Redis;
+  /** Opens upstream secrets for the provider snapshot. */
+  secretBox: SecretBox;
   /** Child logger carrying `queue`, `jobId` and `attempt`. */
   logger: Logger;
   /** The clock, injectable for tests. */

@@ -1,6 +1,7 @@
 import type { QueueName } from './index.js';
 import { processLogRetention } from './log-retention/processor.js';
 import type { JobProcessor } from './processor-context.js';
+import { processSync } from './sync/processor.js';
 
 /**
  * QueueName → processor. Typed as a complete record, so a catalog entry without a processor is a
@@ -8,6 +9,7 @@ import type { JobProcessor } from './processor-context.js';
  * dynamically. Only the worker imports this module.
  */
 export const processors: Record<QueueName, JobProcessor> = {
+  sync: processSync,
   'log-retention': processLogRetention,
 };
 

@@ -3,13 +3,16 @@ import type { Knex } from 'knex';
 import type { Config } from '../src/lib/config.js';
 import type { Logger } from '../src/lib/logger.js';
 import { closeRedis, createRedis } from '../src/lib/redis.js';
-import { toRepeatOptions } from './define.js';
+import { SecretBox } from '../src/lib/secret-box.js';
+import { schedulersOf, toRepeatOptions } from './define.js';
 import { isQueueName, QUEUE_NAMES, queueCatalog, type QueueName } from './index.js';
 import type { JobProcessor } from './processor-context.js';
 import { checkProcessors, processors } from './processors.js';
 
 export interface WorkerDeps {
   config: Config;
+  /** EZ_SECRET: processors open upstream secrets with its subkey. */
+  secrets: { master: string };
   knex: Knex;
   logger: Logger;
   /** Queues to consume; default config.worker.queues (EZ_WORKER_QUEUES), else every queue. */
@@ -34,6 +37,9 @@ export function selectQueues(requested: readonly string[] | undefined): QueueNam
   return selected;
 }
 
+/** How often the worker re-asserts its job schedulers (ms). */
+const SCHEDULER_REASSERT_MS = 30_000;
+
 function isPermanentFailure(job: Job, err: Error): boolean {
   return err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
 }
@@ -52,14 +58,29 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
 
   const connection = createRedis(config.redis, 'worker', 'ez-api:worker');
   connection.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'worker redis connection error'));
+  // Processors that write Redis get a fail-fast connection: an apply must error, not hang, while
+  // Redis is away (it holds the applier lock in PostgreSQL meanwhile).
+  const processorRedis = createRedis(config.redis, 'producer', 'ez-api:worker-writer');
+  processorRedis.on('error', () => {});
+  const secretBox = new SecretBox(deps.secrets.master);
   const workers: Worker[] = [];
   const queues: Queue[] = [];
+  // Schedulers live in Redis: re-assert them now and then, so an emptied Redis (FLUSHALL, a new
+  // instance) gets its sweeper back without a restart. Upserts are idempotent.
+  const schedulerTimer = setInterval(() => {
+    Promise.all(queues.map((queue) => registerSchedulers(queue, queue.name as QueueName, config, log))).catch((err: unknown) =>
+      log.debug({ err: { message: (err as Error).message } }, 'could not re-assert job schedulers'),
+    );
+  }, SCHEDULER_REASSERT_MS);
+  schedulerTimer.unref();
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       // worker.close() waits for the jobs in progress; then nothing else uses the connection.
       await Promise.allSettled(workers.map((w) => w.close()));
+      clearInterval(schedulerTimer);
       await Promise.allSettled(queues.map((q) => q.close()));
+      await closeRedis(processorRedis);
       await closeRedis(connection);
       log.info({ queues: names }, 'worker stopped');
     })();
@@ -72,14 +93,14 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       const queue = new Queue(name, { connection, prefix: config.queuePrefix, defaultJobOptions: definition.defaultJobOptions });
       queue.on('error', (err) => log.warn({ queue: name, err }, 'queue error'));
       queues.push(queue);
-      await registerSchedulers(queue, name, log);
+      await registerSchedulers(queue, name, config, log);
 
       const processor: JobProcessor = processors[name];
       const worker = new Worker(
         name,
         (job: Job) => {
           const jobLogger = log.child({ queue: name, jobId: job.id, attempt: job.attemptsMade + 1 });
-          return processor(job, { config, knex, logger: jobLogger, now: () => new Date() });
+          return processor(job, { config, knex, redis: processorRedis, secretBox, logger: jobLogger, now: () => new Date() });
         },
         { connection, prefix: config.queuePrefix, concurrency: config.worker.concurrency },
       );
@@ -103,10 +124,10 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   return { queues: names, close };
 }
 
-async function registerSchedulers(queue: Queue, name: QueueName, log: Logger): Promise<void> {
+async function registerSchedulers(queue: Queue, name: QueueName, config: Config, log: Logger): Promise<void> {
   const definition = queueCatalog[name];
   const wanted = new Set<string>();
-  for (const scheduler of definition.schedulers) {
+  for (const scheduler of schedulersOf<unknown>(definition.schedulers, config)) {
     const parsed = definition.payload.safeParse(scheduler.data);
     if (!parsed.success) throw new Error(`Scheduler ${scheduler.id} of queue ${name} has an invalid payload: ${parsed.error.message}`);
     // The raw data is stored, so payload defaults apply when each tick runs, not when registered.

@@ -6,6 +6,8 @@ import type { ApiState } from './context.js';
 import type { ApiDeps } from './deps.js';
 import { accessLog } from './middleware/access-log.js';
 import { adminAuth, bootstrapTokenVerifier, type AdminTokenVerifier } from './middleware/admin-auth.js';
+import { masterAuth } from './middleware/master-auth.js';
+import { KeyDigester } from '../lib/key-digest.js';
 import { errorHandler } from './middleware/error-handler.js';
 import { httpMetrics } from './middleware/http-metrics.js';
 import { notFound } from './middleware/not-found.js';
@@ -48,7 +50,10 @@ export function createApiApp(deps: ApiDeps, options: ApiAppOptions = {}): Koa<Ap
   const verifiers = options.adminVerifiers ?? [bootstrapTokenVerifier(deps.secrets.adminToken)];
   const router = buildRouter(routes, {
     env,
-    auth: { admin: adminAuth({ verifiers, challenge: 'bearer' }) },
+    auth: {
+      admin: adminAuth({ verifiers, challenge: 'bearer' }),
+      master: masterAuth({ knex: deps.knex, digester: new KeyDigester(deps.secrets.master) }),
+    },
     bodyLimitBytes: deps.config.http.apiBodyLimitBytes,
   });
 
@@ -58,7 +63,7 @@ export function createApiApp(deps: ApiDeps, options: ApiAppOptions = {}): Koa<Ap
   app.use(httpMetrics({ registry: metrics, routeFor: (path) => (isBullBoardPath(path) ? BULL_BOARD_PATH : undefined) }));
   app.use(errorHandler());
   app.use(notFound());
-  app.use(bullBoard({ queues: deps.queues, auth: adminAuth({ verifiers, challenge: 'basic' }) }));
+  app.use(bullBoard({ queues: deps.queues.list(), auth: adminAuth({ verifiers, challenge: 'basic' }) }));
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

@@ -7,7 +7,14 @@ export interface AdminActor {
   /** `bootstrap` for EZ_ADMIN_TOKEN; a named admin's id once JWT login exists. */
   id: string;
 }
-export type Actor = AdminActor;
+/** A tenant authenticated with its master key (`/v1/tokens` and the other master routes). */
+export interface MasterActor {
+  type: 'master';
+  /** The master's id as a string (audit events). */
+  id: string;
+  masterId: number;
+}
+export type Actor = AdminActor | MasterActor;
 
 /** What the api middleware puts on `ctx.state`. */
 export interface ApiState {

@@ -1,6 +1,6 @@
-import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
+import type { QueueSet } from '../../jobs/queues.js';
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import type { ResolvedSecrets } from '../lib/secrets.js';
@@ -12,7 +12,7 @@ export interface ApiDeps {
   knex: Knex;
   /** ioredis connection in the `producer` role (fails fast while Redis is down). */
   redis: Redis;
-  /** BullMQ queues shown in Bull Board at /admin/queues. */
-  queues: Queue[];
+  /** The catalog's queues: enqueue (sync nudges) and Bull Board at /admin/queues. */
+  queues: QueueSet;
   logger: Logger;
 }

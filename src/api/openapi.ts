@@ -8,6 +8,7 @@ export type OpenApiDocument = ReturnType<OpenApiGeneratorV31['generateDocument']
 
 export const ADMIN_BEARER = 'adminBearer';
 export const ADMIN_BASIC = 'adminBasic';
+export const MASTER_BEARER = 'masterBearer';
 
 /**
  * The api's one OpenAPI registry: security schemes, then one path per
@@ -26,6 +27,11 @@ export function createOpenApiRegistry(routes: readonly ApiRoute[]): OpenAPIRegis
     scheme: 'basic',
     description: 'Any username, the admin token as password (for browsers, e.g. Bull Board).',
   });
+  registry.registerComponent('securitySchemes', MASTER_BEARER, {
+    type: 'http',
+    scheme: 'bearer',
+    description: "A tenant's master key (`ezm_…`), for the master routes under /v1.",
+  });
   for (const route of routes) {
     if (route.openapi === false) continue;
     registry.registerPath(routeConfig(route));
@@ -43,6 +49,12 @@ const errorResponse = (description: string): ResponseConfig => ({
   content: { 'application/json': { schema: errorResponseSchema } },
 });
 
+const SECURITY: Record<ApiRoute['auth'], RouteConfig['security']> = {
+  none: [],
+  admin: [{ [ADMIN_BEARER]: [] }, { [ADMIN_BASIC]: [] }],
+  master: [{ [MASTER_BEARER]: [] }],
+};
+
 function routeConfig(route: ApiRoute): RouteConfig {
   const responses: RouteConfig['responses'] = {};
   for (const [status, response] of Object.entries(route.responses)) responses[status] = content(response);
@@ -53,6 +65,10 @@ function routeConfig(route: ApiRoute): RouteConfig {
     responses['415'] ??= errorResponse('Body is not JSON (unsupported_media_type)');
   }
   if (route.auth === 'admin') responses['401'] ??= errorResponse('Missing or invalid admin credentials (unauthorized)');
+  if (route.auth === 'master') {
+    responses['401'] ??= errorResponse('Missing or invalid master key (unauthorized)');
+    responses['403'] ??= errorResponse('The master is suspended (forbidden)');
+  }
   responses['500'] ??= errorResponse('Unexpected error (internal_error)');
   return {
     method: route.method,
@@ -61,7 +77,7 @@ function routeConfig(route: ApiRoute): RouteConfig {
     summary: route.summary,
     ...(route.description ? { description: route.description } : {}),
     tags: route.tags,
-    ...(route.auth === 'admin' ? { security: [{ [ADMIN_BEARER]: [] }, { [ADMIN_BASIC]: [] }] } : { security: [] }),
+    security: SECURITY[route.auth],
     request: {
       ...(request.params ? { params: request.params } : {}),
       ...(request.query ? { query: request.query } : {}),
@@ -87,6 +103,8 @@ export function buildOpenApiDocument(routes: readonly ApiRoute[]): OpenApiDocume
       { name: 'system', description: 'Liveness, readiness, build info, metrics' },
       { name: 'docs', description: 'This document and its viewer' },
       { name: 'admin', description: 'Administration (admin token)' },
+      { name: 'master', description: 'Tenant self-service (master key)' },
+      { name: 'sync', description: 'Outbox and Redis snapshot (admin token)' },
     ],
   });
 }

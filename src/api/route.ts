@@ -16,7 +16,7 @@ import { validate, type ValidatedInput } from './middleware/validate.js';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 /** `admin`: bootstrap token or (later) an admin JWT. `master` and `internal` join here later. */
-export type RouteAuth = 'none' | 'admin';
+export type RouteAuth = 'none' | 'admin' | 'master';
 
 export interface RouteRequest {
   params?: z.ZodObject;

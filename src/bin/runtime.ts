@@ -100,7 +100,7 @@ export async function runApi(rt: Runtime): Promise<RunningServer> {
     secrets: rt.secrets,
     knex,
     redis,
-    queues: queueSet.list(),
+    queues: queueSet,
     logger: rt.logger.child({ process: 'api' }),
   });
   rt.shutdown.add('api http server', () => server.close());
@@ -109,7 +109,7 @@ export async function runApi(rt: Runtime): Promise<RunningServer> {
 
 export async function runWorker(rt: Runtime): Promise<{ queues: string[] }> {
   const knex = await openDatabase(rt, 'worker');
-  const worker = await startWorker({ config: rt.config, knex, logger: rt.logger.child({ process: 'worker' }) });
+  const worker = await startWorker({ config: rt.config, secrets: { master: rt.secrets.master }, knex, logger: rt.logger.child({ process: 'worker' }) });
   rt.shutdown.add('worker', () => worker.close());
   return worker;
 }

@@ -188,13 +188,19 @@ async function waitForPing(port: number, child: ChildProcess, timeoutMs: number)
 
 export interface LocalRedisOptions {
   baseDir?: string;
+  /** Listen on this port instead of a free one (tests restart a server on its old port). */
+  port?: number;
+  /** Use this directory (and its AOF) instead of a fresh one; it is kept on stop. */
+  dir?: string;
 }
 
 /** redis-server with AOF on and no eviction (DESIGN §5) on a free loopback port. */
 export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<LocalService> {
   const binary = findRedisServer();
-  const dir = makeRunDir(options.baseDir ?? '.data', 'redis');
-  const port = await freePort();
+  const ownsDir = options.dir === undefined;
+  const dir = options.dir ?? makeRunDir(options.baseDir ?? '.data', 'redis');
+  mkdirSync(dir, { recursive: true });
+  const port = options.port ?? (await freePort());
   const child = spawn(
     binary,
     [
@@ -214,7 +220,7 @@ export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<
     await waitForPing(port, child, 15_000);
   } catch (err) {
     child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    if (ownsDir) rmSync(dir, { recursive: true, force: true });
     throw err;
   }
   let stopped = false;
@@ -230,7 +236,7 @@ export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<
         await Promise.race([exited, sleep(5_000)]);
         if (child.exitCode === null) child.kill('SIGKILL');
       }
-      rmSync(dir, { recursive: true, force: true });
+      if (ownsDir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

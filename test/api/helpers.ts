@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
+import { createQueues } from '../../jobs/queues.js';
 import type { Redis } from 'ioredis';
 import type { ApiAppOptions } from '../../src/api/app.js';
 import type { ApiDeps } from '../../src/api/deps.js';
@@ -57,22 +58,21 @@ export async function startTestApi(options: {
   const redis: Redis = createRedis({ url: options.redisUrl ?? env.redisUrl, defaulted: false }, 'producer');
   redis.on('error', () => {}); // a down Redis is a scenario under test, not a crash
   if (!options.redisUrl) await waitForRedis(redis, 5_000);
-  const queueConnection = createRedis({ url: env.redisUrl, defaulted: false }, 'worker');
-  const queue = new Queue(`${options.queueName}-${randomUUID().slice(0, 8)}`, { connection: queueConnection, prefix: 'ez-test' });
+  const queues = createQueues({ url: env.redisUrl, defaulted: false }, `ez-test-${options.queueName}-${randomUUID().slice(0, 8)}`);
+  const queue = queues.get('log-retention');
   const deps: ApiDeps = {
     config,
     secrets,
     knex: env.knex,
     redis,
-    queues: [queue],
+    queues,
     logger: options.logger ?? createLogger({ level: 'silent' }),
   };
   let server: RunningServer;
   try {
     server = await startApi({ ...deps, port: 0, host: '127.0.0.1', ...(options.app ? { app: options.app } : {}) });
   } catch (err) {
-    await queue.close();
-    await closeRedis(queueConnection);
+    await queues.close();
     await closeRedis(redis);
     throw err;
   }
@@ -82,9 +82,8 @@ export async function startTestApi(options: {
     queue,
     async close() {
       await server.close();
-      await queue.obliterate({ force: true }).catch(() => {});
-      await queue.close();
-      await closeRedis(queueConnection);
+      for (const q of queues.list()) await q.obliterate({ force: true }).catch(() => {});
+      await queues.close();
       await closeRedis(redis);
       rmSync(cwd, { recursive: true, force: true });
     },

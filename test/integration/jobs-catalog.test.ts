@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { toRepeatOptions } from '../../jobs/define.js';
+import { schedulersOf, toRepeatOptions } from '../../jobs/define.js';
+import { loadConfig } from '../../src/lib/config.js';
 import { QUEUE_NAMES, queueCatalog } from '../../jobs/index.js';
 import { checkProcessors, processors } from '../../jobs/processors.js';
 import { selectQueues } from '../../jobs/worker.js';
@@ -21,7 +22,7 @@ describe('queue catalog', () => {
       expect(definition.defaultJobOptions.attempts, name).to.be.greaterThan(1);
       expect(definition.defaultJobOptions.removeOnComplete, name).to.have.property('count');
       expect(definition.defaultJobOptions.removeOnFail, name).to.have.property('count');
-      for (const scheduler of definition.schedulers) {
+      for (const scheduler of schedulersOf<unknown>(definition.schedulers, loadConfig({ env: {}, cwd: '/nonexistent' }))) {
         expect(definition.payload.safeParse(scheduler.data).success, scheduler.id).to.equal(true);
       }
     }
@@ -36,8 +37,8 @@ describe('queue catalog', () => {
     it('defaults to every queue, de-duplicates, and refuses an empty or unknown selection', () => {
       expect(selectQueues(undefined)).to.deep.equal(QUEUE_NAMES);
       expect(selectQueues(['log-retention', 'log-retention'])).to.deep.equal(['log-retention']);
-      expect(() => selectQueues([])).to.throw(/No queue selected; valid queues: log-retention/);
-      expect(() => selectQueues(['sync', 'log-retention'])).to.throw(/"sync".*valid queues: log-retention/);
+      expect(() => selectQueues([])).to.throw(/No queue selected; valid queues: sync, log-retention/);
+      expect(() => selectQueues(['nope', 'log-retention'])).to.throw(/"nope".*valid queues: sync, log-retention/);
     });
   });
 });

@@ -29,7 +29,7 @@ describe('startWorker', () => {
   let events: QueueEvents | undefined;
 
   const start = async (queueNames?: string[]) => {
-    const worker = await startWorker({ config, knex: testEnv().knex, logger, queueNames });
+    const worker = await startWorker({ config, secrets: { master: 'w'.repeat(40) }, knex: testEnv().knex, logger, queueNames });
     started.push(worker);
     return worker;
   };

@@ -1,11 +1,32 @@
 import type { ApiRoute } from '../route.js';
 import { adminRoutes } from './admin.routes.js';
+import { auditRoutes } from './audit.routes.js';
+import { bindingRoutes } from './bindings.routes.js';
 import { docsRoutes } from './docs.routes.js';
+import { featureRoutes } from './features.routes.js';
+import { keyRoutes } from './keys.routes.js';
+import { masterRoutes } from './masters.routes.js';
+import { modelRoutes } from './models.routes.js';
+import { namespaceRoutes } from './namespaces.routes.js';
+import { providerRoutes } from './providers.routes.js';
+import { syncRoutes } from './sync.routes.js';
 import { systemRoutes } from './system.routes.js';
+import { tokenRoutes } from './tokens.routes.js';
 
 /**
  * Every route of the api process. A new resource adds `<resource>.schemas.ts` (zod) and
  * `<resource>.routes.ts` (defineRoute list) and spreads its list here: that mounts it and
  * puts it in /openapi.json.
  */
-export const apiRoutes: readonly ApiRoute[] = [...systemRoutes, ...docsRoutes, ...adminRoutes];
+export const apiRoutes: readonly ApiRoute[] = [
+  ...systemRoutes, ...docsRoutes, ...adminRoutes, ...syncRoutes,
+  ...modelRoutes,
+  ...namespaceRoutes,
+  ...bindingRoutes,
+  ...featureRoutes,
+  ...auditRoutes,
+  ...masterRoutes,
+  ...keyRoutes,
+  ...tokenRoutes,
+  ...providerRoutes,
+];
