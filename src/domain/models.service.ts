@@ -1,0 +1,130 @@
+import type { Knex } from 'knex';
+import {
+  MODELS_NAME_UNIQUE,
+  deleteModel,
+  findModel,
+  insertModel,
+  isUniqueViolation,
+  listModels,
+  updateModel,
+  type ModelFields,
+  type ModelFilters,
+  type ModelKind,
+  type ModelRow,
+} from '../db/models.repository.js';
+import { ConflictError, NotFoundError } from '../lib/errors.js';
+import { write, type WriteContext, type WriteDeps } from './write-context.js';
+
+/**
+ * The model registry (`/admin/models`): capabilities and list prices per 1M tokens. Every write
+ * re-syncs the routing projection (`meta:models` is built from these rows).
+ */
+
+export interface ModelDto {
+  id: number;
+  name: string;
+  kind: ModelKind;
+  context_window: number | null;
+  max_output_tokens: number | null;
+  supports_stream: boolean;
+  supports_vision: boolean;
+  supports_functions: boolean;
+  supports_tool_choice: boolean;
+  supports_fim: boolean;
+  price_input: number;
+  price_output: number;
+  price_cache_read: number;
+  price_cache_write: number;
+  price_per_request: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export type ModelCreateInput = Partial<ModelFields> & { name: string };
+export type ModelUpdateInput = Partial<ModelFields>;
+
+export interface Page {
+  limit: number;
+  offset: number;
+}
+
+export interface ListResult<T> {
+  data: T[];
+  pagination: { limit: number; offset: number; total: number };
+}
+
+export function toModelDto(row: ModelRow): ModelDto {
+  return {
+    id: row.id,
+    name: row.name,
+    kind: row.kind,
+    context_window: row.context_window,
+    max_output_tokens: row.max_output_tokens,
+    supports_stream: row.supports_stream,
+    supports_vision: row.supports_vision,
+    supports_functions: row.supports_functions,
+    supports_tool_choice: row.supports_tool_choice,
+    supports_fim: row.supports_fim,
+    price_input: Number(row.price_input),
+    price_output: Number(row.price_output),
+    price_cache_read: Number(row.price_cache_read),
+    price_cache_write: Number(row.price_cache_write),
+    price_per_request: Number(row.price_per_request),
+    created_at: row.created_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+  };
+}
+
+function duplicateName(name: string): ConflictError {
+  return new ConflictError(`A model named "${name}" already exists`, [{ field: 'body.name', message: 'Already exists' }]);
+}
+
+export async function listModelDtos(knex: Knex, filters: ModelFilters, page: Page): Promise<ListResult<ModelDto>> {
+  const { rows, total } = await listModels(knex, filters, page);
+  return { data: rows.map(toModelDto), pagination: { ...page, total } };
+}
+
+export async function getModel(knex: Knex, id: number): Promise<ModelDto> {
+  const row = await findModel(knex, id);
+  if (!row) throw new NotFoundError('model', id);
+  return toModelDto(row);
+}
+
+export async function createModel(deps: WriteDeps, ctx: WriteContext, input: ModelCreateInput): Promise<ModelDto> {
+  try {
+    return await write(deps, ctx, async (unit) => {
+      const row = await insertModel(unit.trx, input);
+      await unit.audit('model.create', { type: 'model', id: row.id }, { name: row.name });
+      await unit.sync({ resource: 'routing', action: 'upsert' });
+      return toModelDto(row);
+    });
+  } catch (err) {
+    if (isUniqueViolation(err, MODELS_NAME_UNIQUE)) throw duplicateName(input.name);
+    throw err;
+  }
+}
+
+export async function updateModelById(deps: WriteDeps, ctx: WriteContext, id: number, input: ModelUpdateInput): Promise<ModelDto> {
+  try {
+    return await write(deps, ctx, async (unit) => {
+      const before = await findModel(unit.trx, id, { forUpdate: true });
+      if (!before) throw new NotFoundError('model', id);
+      const row = (await updateModel(unit.trx, id, input)) ?? before;
+      await unit.audit('model.update', { type: 'model', id }, { name: row.name, fields: Object.keys(input).sort() });
+      await unit.sync({ resource: 'routing', action: 'upsert' });
+      return toModelDto(row);
+    });
+  } catch (err) {
+    if (isUniqueViolation(err, MODELS_NAME_UNIQUE) && input.name !== undefined) throw duplicateName(input.name);
+    throw err;
+  }
+}
+
+export async function deleteModelById(deps: WriteDeps, ctx: WriteContext, id: number): Promise<void> {
+  await write(deps, ctx, async (unit) => {
+    const row = await deleteModel(unit.trx, id);
+    if (!row) throw new NotFoundError('model', id);
+    await unit.audit('model.delete', { type: 'model', id }, { name: row.name });
+    await unit.sync({ resource: 'routing', action: 'upsert' });
+  });
+}
