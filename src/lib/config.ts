@@ -50,7 +50,7 @@ export const rawConfigSchema = z.object({
   EZ_INTERNAL_TOKEN: secretString(16),
   EZ_WORKER_QUEUES: list,
   EZ_WORKER_CONCURRENCY: positiveInt.default(4),
-  EZ_SYNC_INTERVAL_MS: positiveInt.default(30_000),
+  EZ_SYNC_INTERVAL_MS: positiveInt.default(10_000),
   EZ_SYNC_BATCH_SIZE: positiveInt.default(100),
   EZ_SYNC_MAX_RETRIES: positiveInt.default(10),
   EZ_API_BODY_LIMIT_BYTES: positiveInt.default(1_048_576),
