@@ -1,6 +1,7 @@
 import { expect } from 'chai';
-import { resetDatabase, testEnv } from '../support/hooks.js';
-import { ADMIN_TOKEN, startTestApi, type ErrorJson, type TestApi } from './helpers.js';
+import { testEnv } from '../support/hooks.js';
+import { audits, clearLedger, masterFixtures, outbox } from './fixtures.js';
+import { expectError, useTestApi } from './helpers.js';
 
 interface MasterJson {
   id: number;
@@ -19,57 +20,15 @@ interface AccessJson {
 }
 
 describe('namespace access api', function () {
-  let api: TestApi;
+  const api = useTestApi('access-api');
+  const { req } = api;
   const knex = () => testEnv().knex;
 
-  async function req<T = unknown>(method: string, path: string, options: { token?: string; body?: unknown } = {}) {
-    const headers: Record<string, string> = { Authorization: `Bearer ${options.token ?? ADMIN_TOKEN}` };
-    let body: string | undefined;
-    if (options.body !== undefined) {
-      headers['Content-Type'] = 'application/json';
-      body = JSON.stringify(options.body);
-    }
-    const res = await fetch(`${api.url}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
-    const text = await res.text();
-    return { status: res.status, text, body: (text ? JSON.parse(text) : undefined) as T };
-  }
-
-  function expectError(res: { status: number; body: unknown }, status: number, code: string, field?: string) {
-    expect(res.status, JSON.stringify(res.body)).to.equal(status);
-    const { error } = res.body as ErrorJson;
-    expect(error.code).to.equal(code);
-    if (field) expect(error.details?.map((d) => d.field)).to.include(field);
-    return error;
-  }
-
-  const createMaster = async (body: Record<string, unknown> = {}) => {
-    const res = await req<MasterJson>('POST', '/admin/masters', { body: { name: 'acme', ...body } });
-    expect(res.status, res.text).to.equal(201);
-    return res.body;
-  };
-  const issueKey = async (masterId: number, body: Record<string, unknown> = {}) => {
-    const res = await req<KeyJson>('POST', `/admin/masters/${masterId}/keys`, { body: { name: 'k', ...body } });
-    expect(res.status, res.text).to.equal(201);
-    return res.body;
-  };
+  const { createMaster, issueKey } = masterFixtures<MasterJson, KeyJson>(api);
   const digestOf = async (id: number) => ((await knex()('keys').where('id', id).first()) as { key_digest: string }).key_digest;
   const keyRow = async (id: number) => (await knex()('keys').where('id', id).first()) as { namespaces: string[]; default_namespace: string | null };
-  const outbox = async () =>
-    (await knex()('sync_outbox').select('resource', 'resource_id', 'action', 'payload').orderBy('id')) as Array<Record<string, unknown>>;
-  const audits = async () => (await knex()('audit_events').select('*').orderBy('id')) as Array<Record<string, unknown> & { metadata: unknown }>;
-  const clearLedger = async () => {
-    await knex()('sync_outbox').delete();
-    await knex()('audit_events').delete();
-  };
 
-  before(async function () {
-    api = await startTestApi({ queueName: 'access-api' });
-  });
-  after(async function () {
-    await api?.close();
-  });
   beforeEach(async function () {
-    await resetDatabase();
     await knex()('namespaces').insert([{ name: 'team-a' }, { name: 'team-b' }]);
   });
 

@@ -1,33 +1,11 @@
 import { expect } from 'chai';
 import { SecretBox } from '../../src/lib/secret-box.js';
-import { resetDatabase, testEnv } from '../support/hooks.js';
-import { ADMIN_TOKEN, bearer, startTestApi, type ErrorJson, type TestApi } from './helpers.js';
+import type { ApiKeyDto } from '../../src/domain/providers.service.js';
+import { testEnv } from '../support/hooks.js';
+import { createProviderGroup } from './fixtures.js';
+import { ADMIN_TOKEN, bearer, EZ_SECRET, expectFieldError, useTestApi, type ErrorJson, type Page } from './helpers.js';
 
-interface ApiKey {
-  id: number;
-  group_id: number;
-  name: string;
-  api_key_masked: string | null;
-  secret_state: 'ok' | 'missing' | 'undecryptable';
-  has_refresh_token: boolean;
-  weight: number;
-  status: string;
-  auto_ban: boolean;
-  ban_reason: string | null;
-  ban_until: string | null;
-  created_at: string;
-  updated_at: string;
-}
-interface Page<T> {
-  data: T[];
-  pagination: { limit: number; offset: number; total: number };
-}
-interface Reply<T> {
-  status: number;
-  headers: Headers;
-  text: string;
-  json: T;
-}
+type ApiKey = Omit<ApiKeyDto, 'ban_until' | 'created_at' | 'updated_at'> & { ban_until: string | null; created_at: string; updated_at: string };
 interface KeyRow {
   id: number;
   secret_ciphertext: Buffer | null;
@@ -37,54 +15,28 @@ interface KeyRow {
   refresh_token_nonce: Buffer | null;
 }
 
-/** The api's EZ_SECRET in test/api/helpers.ts. */
-const MASTER_SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
 const SECRET = 'sk-live-PLAINTEXT-0123456789abcdefghij';
 const OTHER_SECRET = 'sk-live-REPLACED-9876543210zyxwvutsrq';
 
 describe('admin upstream api keys (/admin/api-keys)', () => {
-  let api: TestApi;
+  const api = useTestApi('api-keys');
+  const { call } = api;
   let groupId: number;
-  const box = new SecretBox(MASTER_SECRET);
+  const box = new SecretBox(EZ_SECRET);
 
-  before(async () => {
-    api = await startTestApi({ queueName: 'api-keys' });
-  });
-  after(async () => {
-    await api?.close();
-  });
   beforeEach(async () => {
-    await resetDatabase();
-    const group = await call<{ id: number }>('POST', '/admin/provider-groups', { name: 'openai', type: 'openai', base_url: 'https://api.openai.com/v1' });
-    expect(group.status, group.text).to.equal(201);
-    groupId = group.json.id;
+    groupId = (await createProviderGroup(api, { name: 'openai', type: 'openai', base_url: 'https://api.openai.com/v1' })).id;
   });
-
-  async function call<T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = bearer(ADMIN_TOKEN)): Promise<Reply<T>> {
-    const res = await fetch(`${api.url}${path}`, {
-      method,
-      headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    return { status: res.status, headers: res.headers, text, json: (text ? JSON.parse(text) : undefined) as T };
-  }
-
-  function expectFieldError(reply: Reply<unknown>, field: string, status = 400, code = 'validation_failed'): void {
-    expect(reply.status, reply.text).to.equal(status);
-    const body = reply.json as ErrorJson;
-    expect(body.error.code).to.equal(code);
-    expect(body.error.details?.map((d) => d.field), reply.text).to.include(field);
-  }
 
   const createKey = async (over: Record<string, unknown> = {}): Promise<ApiKey> => {
     const reply = await call<ApiKey>('POST', '/admin/api-keys', { group_id: groupId, api_key: SECRET, ...over });
     expect(reply.status, reply.text).to.equal(201);
     expect(reply.text).to.not.include(SECRET);
-    return reply.json;
+    return reply.body;
   };
   const keyRow = async (id: number): Promise<KeyRow> => (await testEnv().knex('api_keys').where('id', id).first()) as KeyRow;
   const routingRows = async () => (await testEnv().knex('sync_outbox').where({ resource: 'routing', action: 'upsert' }).count<Array<{ n: number }>>('* as n'))[0]!.n;
+  // Untyped rows: the tests read metadata fields freely.
   const auditRows = async () => testEnv().knex('audit_events').select('*').orderBy('id');
 
   describe('POST', () => {
@@ -125,26 +77,26 @@ describe('admin upstream api keys (/admin/api-keys)', () => {
       const key = await createKey({ api_key: `  ${SECRET}\n` });
       expect(key).to.include({ name: '', weight: 1, status: 'active', auto_ban: true });
       const reveal = await call<{ api_key: string }>('GET', `/admin/api-keys/${key.id}/reveal`);
-      expect(reveal.json.api_key).to.equal(SECRET);
+      expect(reveal.body.api_key).to.equal(SECRET);
     });
 
     it('accepts a refresh token instead of a secret for OAuth types, encrypted under its own AAD', async () => {
       const codex = await call<{ id: number }>('POST', '/admin/provider-groups', { name: 'codex', type: 'codex' });
-      const reply = await call<ApiKey>('POST', '/admin/api-keys', { group_id: codex.json.id, refresh_token: 'rt-PLAINTEXT-refresh-token-0123456789' });
+      const reply = await call<ApiKey>('POST', '/admin/api-keys', { group_id: codex.body.id, refresh_token: 'rt-PLAINTEXT-refresh-token-0123456789' });
       expect(reply.status, reply.text).to.equal(201);
       expect(reply.text).to.not.include('rt-PLAINTEXT');
-      expect(reply.json).to.include({ secret_state: 'missing', api_key_masked: null, has_refresh_token: true });
-      const row = await keyRow(reply.json.id);
+      expect(reply.body).to.include({ secret_state: 'missing', api_key_masked: null, has_refresh_token: true });
+      const row = await keyRow(reply.body.id);
       expect(row.secret_ciphertext).to.equal(null);
       const sealed = { ciphertext: row.refresh_token_ciphertext!, nonce: row.refresh_token_nonce!, keyVersion: row.key_version };
-      expect(box.open(sealed, SecretBox.aad('api_keys', reply.json.id, 'refresh_token'))).to.equal('rt-PLAINTEXT-refresh-token-0123456789');
-      expect(() => box.open(sealed, SecretBox.aad('api_keys', reply.json.id, 'secret'))).to.throw();
+      expect(box.open(sealed, SecretBox.aad('api_keys', reply.body.id, 'refresh_token'))).to.equal('rt-PLAINTEXT-refresh-token-0123456789');
+      expect(() => box.open(sealed, SecretBox.aad('api_keys', reply.body.id, 'secret'))).to.throw();
       // Nothing to reveal yet.
-      const reveal = await call<ErrorJson>('GET', `/admin/api-keys/${reply.json.id}/reveal`);
+      const reveal = await call<ErrorJson>('GET', `/admin/api-keys/${reply.body.id}/reveal`);
       expect(reveal.status).to.equal(409);
-      expect(reveal.json.error.code).to.equal('conflict');
+      expect(reveal.body.error.code).to.equal('conflict');
       // An OAuth group still needs one of the two.
-      expectFieldError(await call('POST', '/admin/api-keys', { group_id: codex.json.id }), 'body.api_key');
+      expectFieldError(await call('POST', '/admin/api-keys', { group_id: codex.body.id }), 'body.api_key');
     });
 
     it('refuses bad input, naming the field', async () => {
@@ -185,28 +137,28 @@ describe('admin upstream api keys (/admin/api-keys)', () => {
       const list = await call<Page<ApiKey>>('GET', '/admin/api-keys');
       expect(list.status).to.equal(200);
       expect(list.text).to.not.include(SECRET);
-      expect(list.json.data.map((k) => k.api_key_masked)).to.deep.equal(['sk-l…ghij']);
+      expect(list.body.data.map((k) => k.api_key_masked)).to.deep.equal(['sk-l…ghij']);
       const one = await call<ApiKey>('GET', `/admin/api-keys/${a.id}`);
       expect(one.status).to.equal(200);
       expect(one.text).to.not.include(SECRET);
-      expect(one.json).to.deep.equal(a);
+      expect(one.body).to.deep.equal(a);
     });
 
     it('filters by group_id and status, with pagination', async () => {
       const other = await call<{ id: number }>('POST', '/admin/provider-groups', { name: 'anthropic', type: 'anthropic', base_url: 'https://api.anthropic.com' });
       const k1 = await createKey();
       const k2 = await createKey({ status: 'disabled' });
-      const k3 = await createKey({ group_id: other.json.id });
-      const ids = async (query: string) => (await call<Page<ApiKey>>('GET', `/admin/api-keys?${query}`)).json.data.map((k) => k.id);
+      const k3 = await createKey({ group_id: other.body.id });
+      const ids = async (query: string) => (await call<Page<ApiKey>>('GET', `/admin/api-keys?${query}`)).body.data.map((k) => k.id);
       expect(await ids('')).to.deep.equal([k3.id, k2.id, k1.id]);
       expect(await ids(`group_id=${groupId}`)).to.deep.equal([k2.id, k1.id]);
-      expect(await ids(`group_id=${other.json.id}`)).to.deep.equal([k3.id]);
+      expect(await ids(`group_id=${other.body.id}`)).to.deep.equal([k3.id]);
       expect(await ids('status=disabled')).to.deep.equal([k2.id]);
       expect(await ids(`status=active&group_id=${groupId}`)).to.deep.equal([k1.id]);
       expect(await ids('group_id=999999')).to.deep.equal([]);
       const page = await call<Page<ApiKey>>('GET', '/admin/api-keys?limit=1&offset=1');
-      expect(page.json.pagination).to.deep.equal({ limit: 1, offset: 1, total: 3 });
-      expect(page.json.data.map((k) => k.id)).to.deep.equal([k2.id]);
+      expect(page.body.pagination).to.deep.equal({ limit: 1, offset: 1, total: 3 });
+      expect(page.body.data.map((k) => k.id)).to.deep.equal([k2.id]);
     });
 
     it('refuses bad filters and answers 404 for an unknown id', async () => {
@@ -215,7 +167,7 @@ describe('admin upstream api keys (/admin/api-keys)', () => {
       expectFieldError(await call('GET', '/admin/api-keys?limit=500'), 'query.limit');
       const missing = await call<ErrorJson>('GET', '/admin/api-keys/777');
       expect(missing.status).to.equal(404);
-      expect(missing.json.error).to.deep.equal({ code: 'not_found', message: 'api key 777 not found' });
+      expect(missing.body.error).to.deep.equal({ code: 'not_found', message: 'api key 777 not found' });
       expectFieldError(await call('GET', '/admin/api-keys/x'), 'params.id');
     });
 
@@ -225,7 +177,7 @@ describe('admin upstream api keys (/admin/api-keys)', () => {
       await testEnv().knex('api_keys').where('id', key.id).update({ secret_ciphertext: foreign.ciphertext, secret_nonce: foreign.nonce });
       const list = await call<Page<ApiKey>>('GET', '/admin/api-keys');
       expect(list.status).to.equal(200);
-      expect(list.json.data[0]).to.include({ secret_state: 'undecryptable', api_key_masked: null });
+      expect(list.body.data[0]).to.include({ secret_state: 'undecryptable', api_key_masked: null });
       expect((await call('GET', `/admin/api-keys/${key.id}/reveal`)).status).to.equal(409);
     });
   });
@@ -237,12 +189,12 @@ describe('admin upstream api keys (/admin/api-keys)', () => {
       const reply = await call<ApiKey>('PATCH', `/admin/api-keys/${key.id}`, { api_key: OTHER_SECRET, weight: 0, auto_ban: false, name: 'standby', status: 'manual_disabled' });
       expect(reply.status, reply.text).to.equal(200);
       expect(reply.text).to.not.include(OTHER_SECRET);
-      expect(reply.json).to.include({ api_key_masked: 'sk-l…tsrq', weight: 0, auto_ban: false, name: 'standby', status: 'manual_disabled' });
+      expect(reply.body).to.include({ api_key_masked: 'sk-l…tsrq', weight: 0, auto_ban: false, name: 'standby', status: 'manual_disabled' });
       const after = await keyRow(key.id);
       expect(after.secret_nonce!.equals(before.secret_nonce!)).to.equal(false);
       expect(after.secret_ciphertext!.includes(Buffer.from(OTHER_SECRET))).to.equal(false);
       const reveal = await call<{ api_key: string }>('GET', `/admin/api-keys/${key.id}/reveal`);
-      expect(reveal.json.api_key).to.equal(OTHER_SECRET);
+      expect(reveal.body.api_key).to.equal(OTHER_SECRET);
       const event = (await auditRows()).find((e) => e.action === 'api_key.update');
       expect(event.metadata.changed).to.deep.equal(['auto_ban', 'name', 'secret', 'status', 'weight']);
     });
@@ -254,10 +206,10 @@ describe('admin upstream api keys (/admin/api-keys)', () => {
         .where('id', key.id)
         .update({ status: 'auto_disabled', ban_until: new Date(Date.now() + 3_600_000), ban_reason: 'upstream 401' });
       const banned = await call<ApiKey>('GET', `/admin/api-keys/${key.id}`);
-      expect(banned.json).to.include({ status: 'auto_disabled', ban_reason: 'upstream 401' });
+      expect(banned.body).to.include({ status: 'auto_disabled', ban_reason: 'upstream 401' });
       const reply = await call<ApiKey>('PATCH', `/admin/api-keys/${key.id}`, { ban_until: null });
       expect(reply.status, reply.text).to.equal(200);
-      expect(reply.json).to.include({ status: 'active', ban_until: null, ban_reason: null });
+      expect(reply.body).to.include({ status: 'active', ban_until: null, ban_reason: null });
     });
 
     it('refuses bad input and unknown ids', async () => {
@@ -271,7 +223,7 @@ describe('admin upstream api keys (/admin/api-keys)', () => {
       expectFieldError(await call('PATCH', `/admin/api-keys/${key.id}`, { refresh_token: 'rt-x' }), 'body.refresh_token');
       const missing = await call<ErrorJson>('PATCH', '/admin/api-keys/5555', { weight: 2 });
       expect(missing.status).to.equal(404);
-      expect(missing.json.error.code).to.equal('not_found');
+      expect(missing.body.error.code).to.equal('not_found');
     });
   });
 
@@ -297,7 +249,7 @@ describe('admin upstream api keys (/admin/api-keys)', () => {
         'x-request-id': 'reveal-req-1',
       });
       expect(reply.status, reply.text).to.equal(200);
-      expect(reply.json).to.deep.equal({ id: key.id, group_id: groupId, api_key: SECRET });
+      expect(reply.body).to.deep.equal({ id: key.id, group_id: groupId, api_key: SECRET });
       expect(reply.headers.get('cache-control')).to.equal('no-store');
       const events = await auditRows();
       expect(events).to.have.length(auditBefore + 1);
@@ -328,7 +280,7 @@ describe('admin upstream api keys (/admin/api-keys)', () => {
     const bodies: string[] = [];
     const key = await call('POST', '/admin/api-keys', { group_id: groupId, api_key: SECRET });
     bodies.push(key.text);
-    const id = (key.json as ApiKey).id;
+    const id = (key.body as ApiKey).id;
     bodies.push((await call('GET', '/admin/api-keys')).text);
     bodies.push((await call('GET', `/admin/api-keys/${id}`)).text);
     bodies.push((await call('PATCH', `/admin/api-keys/${id}`, { weight: 3 })).text);

@@ -1,19 +1,9 @@
 import { expect } from 'chai';
-import { resetDatabase, testEnv } from '../support/hooks.js';
-import { ADMIN_TOKEN, bearer, startTestApi, type ErrorJson, type TestApi } from './helpers.js';
+import type { AuditEventRow } from '../../src/db/audit.repository.js';
+import { testEnv } from '../support/hooks.js';
+import { ADMIN_TOKEN, bearer, fields, useTestApi, type ErrorJson } from './helpers.js';
 
-interface AuditEvent {
-  id: number;
-  actor_type: string;
-  actor_id: string | null;
-  action: string;
-  object_type: string | null;
-  object_id: string | null;
-  metadata: Record<string, unknown>;
-  request_id: string | null;
-  ip: string | null;
-  created_at: string;
-}
+type AuditEvent = Omit<AuditEventRow, 'created_at'> & { created_at: string };
 interface AuditList {
   data: AuditEvent[];
   next_before: number | null;
@@ -23,22 +13,11 @@ const T0 = Date.parse('2026-03-01T00:00:00Z');
 const at = (minutes: number) => new Date(T0 + minutes * 60_000);
 
 describe('GET /admin/audit', function () {
-  let api: TestApi;
-  const call = async <T = ErrorJson>(path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> => {
-    const res = await fetch(`${api.url}${path}`, { ...init, headers: { ...bearer(ADMIN_TOKEN), ...(init.headers as Record<string, string> | undefined) } });
-    return { status: res.status, body: (await res.json()) as T };
-  };
-  const fields = (body: ErrorJson) => (body.error.details ?? []).map((d) => d.field);
+  const api = useTestApi<ErrorJson>('audit-test');
+  const call = <T = ErrorJson>(path: string) => api.call<T>('GET', path);
   const actions = (list: AuditList) => list.data.map((e) => e.action);
 
-  before(async function () {
-    api = await startTestApi({ queueName: 'audit-test' });
-  });
-  after(async function () {
-    await api?.close();
-  });
   beforeEach(async function () {
-    await resetDatabase();
     const row = (actor_type: string, actor_id: string | null, action: string, object_type: string | null, object_id: string | null, minutes: number) => ({
       actor_type,
       actor_id,

@@ -1,56 +1,22 @@
 import { expect } from 'chai';
 import { createBindingSchema } from '../../src/api/routes/bindings.schemas.js';
 import type { BindingDto } from '../../src/domain/bindings.service.js';
-import { resetDatabase, testEnv } from '../support/hooks.js';
-import { ADMIN_TOKEN, bearer, startTestApi, type ErrorJson, type TestApi } from './helpers.js';
-
-interface BindingList {
-  data: BindingDto[];
-  pagination: { limit: number; offset: number; total: number };
-}
-
-/** Provider groups and upstream keys are inserted directly: their routes are another resource. */
-async function insertGroup(name: string, models: string[], options: { status?: 'active' | 'disabled'; route_group?: string } = {}): Promise<number> {
-  const [row] = await testEnv()
-    .knex('provider_groups')
-    .insert({ name, type: 'openai', models, ...options })
-    .returning<Array<{ id: number }>>('id');
-  return row!.id;
-}
-
-async function insertApiKey(groupId: number, status: 'active' | 'disabled' | 'auto_disabled' = 'active'): Promise<number> {
-  const [row] = await testEnv().knex('api_keys').insert({ group_id: groupId, status }).returning<Array<{ id: number }>>('id');
-  return row!.id;
-}
+import { testEnv } from '../support/hooks.js';
+import { insertApiKey, insertProviderGroup as insertGroup, outboxEntries } from './fixtures.js';
+import { ADMIN_TOKEN, bearer, fields, useTestApi, type ErrorJson, type Page } from './helpers.js';
 
 describe('/admin/bindings', function () {
-  let api: TestApi;
+  const api = useTestApi<ErrorJson>('bindings-test');
+  const { call } = api;
   let openai: number;
   let openaiKeys: number[];
-  const call = async <T = ErrorJson>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> => {
-    const res = await fetch(`${api.url}${path}`, {
-      method,
-      headers: { ...bearer(ADMIN_TOKEN), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
-  };
-  const fields = (body: ErrorJson) => (body.error.details ?? []).map((d) => d.field);
-  const outbox = () => testEnv().knex('sync_outbox').select('resource', 'resource_id', 'action').orderBy('id');
+  const outbox = outboxEntries;
   const audit = () => testEnv().knex('audit_events').select('action', 'object_type', 'object_id', 'metadata').orderBy('id');
   const exact = (groupId: number, value: string, extra: Record<string, unknown> = {}) => ({ group_id: groupId, selector_type: 'exact', selector_value: value, ...extra });
   // Typed loosely so one helper serves success and error cases.
   const create = (body: Record<string, unknown>) => call<BindingDto & ErrorJson>('POST', '/admin/bindings', { namespace: 'default', public_model: 'gpt-4o', ...body });
 
-  before(async function () {
-    api = await startTestApi({ queueName: 'bindings-test' });
-  });
-  after(async function () {
-    await api?.close();
-  });
   beforeEach(async function () {
-    await resetDatabase();
     openai = await insertGroup('openai-main', ['gpt-4o-2024-08-06', 'gpt-4o-mini', 'moonshot/Kimi2', 'o3']);
     openaiKeys = [await insertApiKey(openai), await insertApiKey(openai), await insertApiKey(openai, 'disabled')];
   });
@@ -219,18 +185,18 @@ describe('/admin/bindings', function () {
       await create({ public_model: 'a', candidates: [exact(openai, 'o3')] });
       await create({ public_model: 'b', status: 'disabled', candidates: [exact(openai, 'nope')] });
       await create({ namespace: 'ns2', public_model: 'a', candidates: [exact(openai, 'o3')] });
-      const all = await call<BindingList>('GET', '/admin/bindings');
+      const all = await call<Page<BindingDto>>('GET', '/admin/bindings');
       expect(all.status).to.equal(200);
       expect(all.body.data.map((b) => `${b.namespace}.${b.public_model}`)).to.deep.equal(['ns2.a', 'default.b', 'default.a']);
       expect(all.body.pagination).to.deep.equal({ limit: 50, offset: 0, total: 3 });
       expect(all.body.data.map((b) => b.candidates[0]!.resolution.status)).to.deep.equal(['active', 'config_error', 'active']);
-      const byNs = await call<BindingList>('GET', '/admin/bindings?namespace=default');
+      const byNs = await call<Page<BindingDto>>('GET', '/admin/bindings?namespace=default');
       expect(byNs.body.data.map((b) => b.public_model)).to.deep.equal(['b', 'a']);
-      const byModel = await call<BindingList>('GET', '/admin/bindings?public_model=a');
+      const byModel = await call<Page<BindingDto>>('GET', '/admin/bindings?public_model=a');
       expect(byModel.body.data.map((b) => b.namespace)).to.deep.equal(['ns2', 'default']);
-      const byStatus = await call<BindingList>('GET', '/admin/bindings?status=disabled');
+      const byStatus = await call<Page<BindingDto>>('GET', '/admin/bindings?status=disabled');
       expect(byStatus.body.data.map((b) => b.public_model)).to.deep.equal(['b']);
-      const page = await call<BindingList>('GET', '/admin/bindings?limit=1&offset=2');
+      const page = await call<Page<BindingDto>>('GET', '/admin/bindings?limit=1&offset=2');
       expect(page.body.data.map((b) => `${b.namespace}.${b.public_model}`)).to.deep.equal(['default.a']);
       expect(page.body.pagination.total).to.equal(3);
     });

@@ -1,35 +1,17 @@
 import { expect } from 'chai';
 import type { FeaturesDto } from '../../src/domain/features.service.js';
-import { resetDatabase, testEnv } from '../support/hooks.js';
-import { ADMIN_TOKEN, bearer, startTestApi, type ErrorJson, type TestApi } from './helpers.js';
+import { testEnv } from '../support/hooks.js';
+import { outboxEntries } from './fixtures.js';
+import { fields, useTestApi, type ErrorJson } from './helpers.js';
 
 const DEFAULTS = { dp_state_store_backend: 'memory', dp_claude_cross_upstream: 'false', log_request_body_enabled: 'false' };
 
 describe('/admin/features', function () {
-  let api: TestApi;
-  const call = async <T = ErrorJson>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> => {
-    const res = await fetch(`${api.url}${path}`, {
-      method,
-      headers: { ...bearer(ADMIN_TOKEN), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
-  };
+  const api = useTestApi<ErrorJson>('features-test');
+  const { call } = api;
   const put = (flags: unknown) => call<FeaturesDto>('PUT', '/admin/features', { flags });
-  const fields = (body: ErrorJson) => (body.error.details ?? []).map((d) => d.field);
-  const outbox = () => testEnv().knex('sync_outbox').select('resource', 'resource_id', 'action').orderBy('id');
+  const outbox = outboxEntries;
   const stored = async () => ((await testEnv().knex('settings').where('key', 'features').first()) as { value: unknown } | undefined)?.value;
-
-  before(async function () {
-    api = await startTestApi({ queueName: 'features-test' });
-  });
-  after(async function () {
-    await api?.close();
-  });
-  beforeEach(async function () {
-    await resetDatabase();
-  });
 
   it('GET returns the built-in defaults when nothing was set', async function () {
     const res = await call<FeaturesDto>('GET', '/admin/features');

@@ -1,107 +1,26 @@
 import { expect } from 'chai';
 import { KeyDigester } from '../../src/lib/key-digest.js';
-import { resetDatabase, testEnv } from '../support/hooks.js';
-import { ADMIN_TOKEN, startTestApi, type ErrorJson, type TestApi } from './helpers.js';
+import type { KeyDto } from '../../src/domain/keys.service.js';
+import { testEnv } from '../support/hooks.js';
+import { audits, clearLedger, masterFixtures, outbox } from './fixtures.js';
+import { EZ_SECRET, expectError, useTestApi, type Page } from './helpers.js';
 
 interface MasterJson {
   id: number;
   key: string;
   epoch: number;
 }
-interface KeyJson {
-  id: number;
-  master_id: number;
-  name: string;
-  key?: string;
-  key_prefix: string;
-  key_last4: string;
-  display: string;
-  issued_by: string;
-  issuer_id: string | null;
-  issued_at_epoch: number;
-  status: string;
-  scopes: string[];
-  namespaces: string[];
-  default_namespace: string | null;
-  group: string | null;
-  model_limits_enabled: boolean;
-  model_limits: string[];
-  allow_ips: string[];
-  expires_at: string | null;
-  quota_limit: number;
-  quota_used: number;
-  rpm_limit: number;
-  tpm_limit: number;
-}
-interface ListJson<T> {
-  data: T[];
-  pagination: { limit: number; offset: number; total: number };
-}
+type KeyJson = KeyDto & { key?: string };
 
-const SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
 const inAnHour = () => new Date(Date.now() + 3_600_000).toISOString();
 
 describe('admin child keys api', function () {
-  let api: TestApi;
+  const api = useTestApi('keys-api');
+  const { req } = api;
   const knex = () => testEnv().knex;
 
-  async function req<T = unknown>(method: string, path: string, options: { token?: string | null; body?: unknown } = {}) {
-    const headers: Record<string, string> = {};
-    const token = options.token === undefined ? ADMIN_TOKEN : options.token;
-    if (token) headers.Authorization = `Bearer ${token}`;
-    let body: string | undefined;
-    if (options.body !== undefined) {
-      headers['Content-Type'] = 'application/json';
-      body = JSON.stringify(options.body);
-    }
-    const res = await fetch(`${api.url}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
-    const text = await res.text();
-    return { status: res.status, text, body: (text ? JSON.parse(text) : undefined) as T };
-  }
-
-  function expectError(res: { status: number; body: unknown }, status: number, code: string, field?: string) {
-    expect(res.status, JSON.stringify(res.body)).to.equal(status);
-    const { error } = res.body as ErrorJson;
-    expect(error.code).to.equal(code);
-    expect(error.message).to.be.a('string').and.not.equal('');
-    if (field) expect(error.details?.map((d) => d.field)).to.include(field);
-    return error;
-  }
-
-  const createMaster = async (body: Record<string, unknown> = {}) => {
-    const res = await req<MasterJson>('POST', '/admin/masters', { body: { name: 'acme', ...body } });
-    expect(res.status, res.text).to.equal(201);
-    return res.body;
-  };
-  const issue = (masterId: number, body: Record<string, unknown> = {}) => req<KeyJson>('POST', `/admin/masters/${masterId}/keys`, { body: { name: 'k', ...body } });
-  const issueKey = async (masterId: number, body: Record<string, unknown> = {}) => {
-    const res = await issue(masterId, body);
-    expect(res.status, res.text).to.equal(201);
-    return res.body;
-  };
-  const outbox = async () =>
-    (await knex()('sync_outbox').select('resource', 'resource_id', 'action', 'payload').orderBy('id')) as Array<{
-      resource: string;
-      resource_id: string | null;
-      action: string;
-      payload: Record<string, unknown>;
-    }>;
-  const audits = async () => (await knex()('audit_events').select('*').orderBy('id')) as Array<Record<string, unknown> & { action: string; metadata: unknown }>;
-  const clearLedger = async () => {
-    await knex()('sync_outbox').delete();
-    await knex()('audit_events').delete();
-  };
-  const digestOf = (key: string) => new KeyDigester(SECRET).digest(key);
-
-  before(async function () {
-    api = await startTestApi({ queueName: 'keys-api' });
-  });
-  after(async function () {
-    await api?.close();
-  });
-  beforeEach(async function () {
-    await resetDatabase();
-  });
+  const { createMaster, issue, issueKey } = masterFixtures<MasterJson, KeyJson>(api);
+  const digestOf = (key: string) => new KeyDigester(EZ_SECRET).digest(key);
 
   describe('POST /admin/masters/:id/keys', function () {
     it('issues a key with the defaults, returning the plaintext once and storing only its digest', async function () {
@@ -260,12 +179,12 @@ describe('admin child keys api', function () {
       const k2 = await issueKey(master.id, { name: 'two' });
       await issueKey(other.id, { name: 'theirs' });
       await req('PATCH', `/admin/keys/${k1.id}`, { body: { status: 'disabled' } });
-      const all = await req<ListJson<KeyJson>>('GET', `/admin/masters/${master.id}/keys`);
+      const all = await req<Page<KeyJson>>('GET', `/admin/masters/${master.id}/keys`);
       expect(all.body.data.map((k) => k.name)).to.deep.equal(['two', 'one']);
       expect(all.body.pagination).to.deep.equal({ limit: 50, offset: 0, total: 2 });
-      const disabled = await req<ListJson<KeyJson>>('GET', `/admin/masters/${master.id}/keys?status=disabled`);
+      const disabled = await req<Page<KeyJson>>('GET', `/admin/masters/${master.id}/keys?status=disabled`);
       expect(disabled.body.data.map((k) => k.id)).to.deep.equal([k1.id]);
-      const page = await req<ListJson<KeyJson>>('GET', `/admin/masters/${master.id}/keys?limit=1&offset=1`);
+      const page = await req<Page<KeyJson>>('GET', `/admin/masters/${master.id}/keys?limit=1&offset=1`);
       expect(page.body.data.map((k) => k.id)).to.deep.equal([k1.id]);
       expect(page.body.pagination.total).to.equal(2);
       expect(k2.id).to.be.greaterThan(k1.id);

@@ -1,94 +1,23 @@
 import { expect } from 'chai';
 import { KeyDigester } from '../../src/lib/key-digest.js';
-import { resetDatabase, testEnv } from '../support/hooks.js';
-import { ADMIN_TOKEN, startTestApi, type ErrorJson, type TestApi } from './helpers.js';
+import type { MasterDto } from '../../src/domain/masters.service.js';
+import { testEnv } from '../support/hooks.js';
+import { audits, clearLedger, masterFixtures, outbox } from './fixtures.js';
+import { EZ_SECRET, expectError, useTestApi, type Page } from './helpers.js';
 
-interface MasterJson {
-  id: number;
-  name: string;
-  group: string;
-  namespaces: string[];
-  default_namespace: string;
-  max_child_keys: number;
-  global_qps: number;
-  status: string;
-  epoch: number;
-  key_prefix: string;
-  key_last4: string;
-  display: string;
-  key?: string;
-}
+type MasterJson = MasterDto & { key?: string };
 interface KeyJson {
   id: number;
   key: string;
   issued_at_epoch: number;
 }
-interface ListJson<T> {
-  data: T[];
-  pagination: { limit: number; offset: number; total: number };
-}
-
-const SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
 
 describe('admin masters api', function () {
-  let api: TestApi;
+  const api = useTestApi('masters-api');
+  const { req } = api;
   const knex = () => testEnv().knex;
 
-  async function req<T = unknown>(method: string, path: string, options: { token?: string | null; body?: unknown } = {}) {
-    const headers: Record<string, string> = {};
-    const token = options.token === undefined ? ADMIN_TOKEN : options.token;
-    if (token) headers.Authorization = `Bearer ${token}`;
-    let body: string | undefined;
-    if (options.body !== undefined) {
-      headers['Content-Type'] = 'application/json';
-      body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
-    }
-    const res = await fetch(`${api.url}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
-    const text = await res.text();
-    return { status: res.status, text, body: (text ? JSON.parse(text) : undefined) as T, headers: res.headers };
-  }
-
-  function expectError(res: { status: number; body: unknown }, status: number, code: string, field?: string) {
-    expect(res.status, JSON.stringify(res.body)).to.equal(status);
-    const { error } = res.body as ErrorJson;
-    expect(error.code).to.equal(code);
-    expect(error.message).to.be.a('string').and.not.equal('');
-    if (field) expect(error.details?.map((d) => d.field)).to.include(field);
-    return error;
-  }
-
-  const createMaster = async (body: Record<string, unknown> = {}) => {
-    const res = await req<MasterJson>('POST', '/admin/masters', { body: { name: 'acme', ...body } });
-    expect(res.status, res.text).to.equal(201);
-    return res.body;
-  };
-  const issueKey = async (masterId: number, body: Record<string, unknown> = {}) => {
-    const res = await req<KeyJson>('POST', `/admin/masters/${masterId}/keys`, { body: { name: 'k', ...body } });
-    expect(res.status, res.text).to.equal(201);
-    return res.body;
-  };
-  const outbox = async () =>
-    (await knex()('sync_outbox').select('resource', 'resource_id', 'action', 'payload').orderBy('id')) as Array<{
-      resource: string;
-      resource_id: string | null;
-      action: string;
-      payload: Record<string, unknown>;
-    }>;
-  const audits = async () => (await knex()('audit_events').select('*').orderBy('id')) as Array<Record<string, unknown> & { action: string; metadata: unknown }>;
-  const clearLedger = async () => {
-    await knex()('sync_outbox').delete();
-    await knex()('audit_events').delete();
-  };
-
-  before(async function () {
-    api = await startTestApi({ queueName: 'masters-api' });
-  });
-  after(async function () {
-    await api?.close();
-  });
-  beforeEach(async function () {
-    await resetDatabase();
-  });
+  const { createMaster, issueKey } = masterFixtures<MasterJson, KeyJson>(api);
 
   describe('POST /admin/masters', function () {
     it('creates a master with the defaults and returns its master key once', async function () {
@@ -100,7 +29,7 @@ describe('admin masters api', function () {
       expect(master).to.not.have.property('key_digest');
 
       const row = (await knex()('masters').where('id', master.id).first()) as Record<string, unknown>;
-      expect(row.key_digest).to.equal(new KeyDigester(SECRET).digest(master.key!));
+      expect(row.key_digest).to.equal(new KeyDigester(EZ_SECRET).digest(master.key!));
       expect(JSON.stringify(row)).to.not.contain(master.key);
 
       expect(await outbox()).to.deep.equal([{ resource: 'master', resource_id: String(master.id), action: 'upsert', payload: {} }]);
@@ -184,11 +113,11 @@ describe('admin masters api', function () {
   describe('GET /admin/masters', function () {
     it('pages newest first with the total', async function () {
       for (const name of ['m1', 'm2', 'm3']) await createMaster({ name });
-      const page = await req<ListJson<MasterJson>>('GET', '/admin/masters?limit=2');
+      const page = await req<Page<MasterJson>>('GET', '/admin/masters?limit=2');
       expect(page.status).to.equal(200);
       expect(page.body.data.map((m) => m.name)).to.deep.equal(['m3', 'm2']);
       expect(page.body.pagination).to.deep.equal({ limit: 2, offset: 0, total: 3 });
-      const next = await req<ListJson<MasterJson>>('GET', '/admin/masters?limit=2&offset=2');
+      const next = await req<Page<MasterJson>>('GET', '/admin/masters?limit=2&offset=2');
       expect(next.body.data.map((m) => m.name)).to.deep.equal(['m1']);
       expect(page.text).to.not.contain('key_digest').and.not.contain('"key"');
     });
@@ -197,7 +126,7 @@ describe('admin masters api', function () {
       await createMaster({ name: 'Alpha_1', group: 'gold' });
       await createMaster({ name: 'beta', status: 'suspended' });
       await createMaster({ name: 'alphabet' });
-      const names = async (query: string) => (await req<ListJson<MasterJson>>('GET', `/admin/masters?${query}`)).body.data.map((m) => m.name).sort();
+      const names = async (query: string) => (await req<Page<MasterJson>>('GET', `/admin/masters?${query}`)).body.data.map((m) => m.name).sort();
       expect(await names('status=suspended')).to.deep.equal(['beta']);
       expect(await names('group=gold')).to.deep.equal(['Alpha_1']);
       expect(await names('q=ALPHA')).to.deep.equal(['Alpha_1', 'alphabet']);

@@ -1,37 +1,14 @@
 import { expect } from 'chai';
 import type { ModelDto } from '../../src/domain/models.service.js';
-import { resetDatabase, testEnv } from '../support/hooks.js';
-import { ADMIN_TOKEN, bearer, startTestApi, type ErrorJson, type TestApi } from './helpers.js';
-
-interface ModelList {
-  data: ModelDto[];
-  pagination: { limit: number; offset: number; total: number };
-}
+import { testEnv } from '../support/hooks.js';
+import { outboxEntries } from './fixtures.js';
+import { ADMIN_TOKEN, bearer, fields, useTestApi, type ErrorJson, type Page } from './helpers.js';
 
 describe('/admin/models', function () {
-  let api: TestApi;
-  const call = async <T = ErrorJson>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> => {
-    const res = await fetch(`${api.url}${path}`, {
-      method,
-      headers: { ...bearer(ADMIN_TOKEN), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
-  };
-  const fields = (body: ErrorJson) => (body.error.details ?? []).map((d) => d.field);
-  const outbox = () => testEnv().knex('sync_outbox').select('resource', 'resource_id', 'action').orderBy('id');
+  const api = useTestApi<ErrorJson>('models-test');
+  const { call } = api;
+  const outbox = outboxEntries;
   const audit = () => testEnv().knex('audit_events').select('actor_type', 'actor_id', 'action', 'object_type', 'object_id', 'metadata').orderBy('id');
-
-  before(async function () {
-    api = await startTestApi({ queueName: 'models-test' });
-  });
-  after(async function () {
-    await api?.close();
-  });
-  beforeEach(async function () {
-    await resetDatabase();
-  });
 
   describe('POST', function () {
     it('registers a model with defaults, one routing outbox row and a model.create audit event', async function () {
@@ -148,19 +125,19 @@ describe('/admin/models', function () {
       ] as const) {
         expect((await call('POST', '/admin/models', { name, kind })).status).to.equal(201);
       }
-      const all = await call<ModelList>('GET', '/admin/models');
+      const all = await call<Page<ModelDto>>('GET', '/admin/models');
       expect(all.body.data.map((m) => m.name)).to.deep.equal(['rerankXv1', 'rerank_v1', 'text-embedding-3', 'gpt-4o-mini', 'gpt-4o']);
       expect(all.body.pagination).to.deep.equal({ limit: 50, offset: 0, total: 5 });
 
-      const chats = await call<ModelList>('GET', '/admin/models?kind=chat');
+      const chats = await call<Page<ModelDto>>('GET', '/admin/models?kind=chat');
       expect(chats.body.data.map((m) => m.name)).to.deep.equal(['gpt-4o-mini', 'gpt-4o']);
-      const q = await call<ModelList>('GET', '/admin/models?q=GPT-4O-');
+      const q = await call<Page<ModelDto>>('GET', '/admin/models?q=GPT-4O-');
       expect(q.body.data.map((m) => m.name)).to.deep.equal(['gpt-4o-mini']);
       // `_` is literal, not a LIKE wildcard.
-      const literal = await call<ModelList>('GET', '/admin/models?q=rerank_');
+      const literal = await call<Page<ModelDto>>('GET', '/admin/models?q=rerank_');
       expect(literal.body.data.map((m) => m.name)).to.deep.equal(['rerank_v1']);
 
-      const page = await call<ModelList>('GET', '/admin/models?limit=2&offset=2');
+      const page = await call<Page<ModelDto>>('GET', '/admin/models?limit=2&offset=2');
       expect(page.body.data.map((m) => m.name)).to.deep.equal(['text-embedding-3', 'gpt-4o-mini']);
       expect(page.body.pagination).to.deep.equal({ limit: 2, offset: 2, total: 5 });
     });

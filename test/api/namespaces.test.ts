@@ -1,60 +1,18 @@
 import { expect } from 'chai';
 import type { NamespaceDto } from '../../src/domain/namespaces.service.js';
-import { resetDatabase, testEnv } from '../support/hooks.js';
-import { ADMIN_TOKEN, bearer, startTestApi, type ErrorJson, type TestApi } from './helpers.js';
-
-interface NamespaceList {
-  data: NamespaceDto[];
-  pagination: { limit: number; offset: number; total: number };
-}
-
-let masterSeq = 0;
-async function insertMaster(fields: { name: string; namespaces?: string[]; default_namespace?: string }): Promise<number> {
-  masterSeq += 1;
-  const [row] = await testEnv()
-    .knex('masters')
-    .insert({ ...fields, key_digest: `digest-m-${masterSeq}`, key_prefix: 'ezm_', key_last4: 'abcd' })
-    .returning<Array<{ id: number }>>('id');
-  return row!.id;
-}
-
-async function insertKey(masterId: number, fields: { namespaces?: string[]; default_namespace?: string }): Promise<number> {
-  masterSeq += 1;
-  const [row] = await testEnv()
-    .knex('keys')
-    .insert({ master_id: masterId, ...fields, key_digest: `digest-k-${masterSeq}`, key_prefix: 'ezk_', key_last4: 'wxyz', issued_by: 'admin' })
-    .returning<Array<{ id: number }>>('id');
-  return row!.id;
-}
+import { testEnv } from '../support/hooks.js';
+import { insertKey, insertMaster, outboxEntries } from './fixtures.js';
+import { ADMIN_TOKEN, bearer, fields, useTestApi, type ErrorJson, type Page } from './helpers.js';
 
 describe('/admin/namespaces', function () {
-  let api: TestApi;
-  const call = async <T = ErrorJson>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> => {
-    const res = await fetch(`${api.url}${path}`, {
-      method,
-      headers: { ...bearer(ADMIN_TOKEN), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
-  };
-  const fields = (body: ErrorJson) => (body.error.details ?? []).map((d) => d.field);
-  const outbox = () => testEnv().knex('sync_outbox').select('resource', 'resource_id', 'action').orderBy('id');
+  const api = useTestApi<ErrorJson>('namespaces-test');
+  const { call } = api;
+  const outbox = outboxEntries;
   const audit = () => testEnv().knex('audit_events').select('action', 'object_type', 'object_id', 'metadata').orderBy('id');
-  const defaultId = async () => (await call<NamespaceList>('GET', '/admin/namespaces')).body.data.find((n) => n.name === 'default')!.id;
-
-  before(async function () {
-    api = await startTestApi({ queueName: 'namespaces-test' });
-  });
-  after(async function () {
-    await api?.close();
-  });
-  beforeEach(async function () {
-    await resetDatabase();
-  });
+  const defaultId = async () => (await call<Page<NamespaceDto>>('GET', '/admin/namespaces')).body.data.find((n) => n.name === 'default')!.id;
 
   it('always lists the built-in default namespace, even on an empty database', async function () {
-    const res = await call<NamespaceList>('GET', '/admin/namespaces');
+    const res = await call<Page<NamespaceDto>>('GET', '/admin/namespaces');
     expect(res.status).to.equal(200);
     expect(res.body.data).to.have.length(1);
     expect(res.body.data[0]).to.include({ name: 'default', builtin: true });
@@ -70,7 +28,7 @@ describe('/admin/namespaces', function () {
       expect(res.body).to.include({ name: 'Team_a-1', description: 'Team A', builtin: false });
       expect(await outbox()).to.deep.equal([{ resource: 'routing', resource_id: null, action: 'upsert' }]);
       expect(await audit()).to.deep.equal([{ action: 'namespace.create', object_type: 'namespace', object_id: String(res.body.id), metadata: { name: 'Team_a-1' } }]);
-      const list = await call<NamespaceList>('GET', '/admin/namespaces');
+      const list = await call<Page<NamespaceDto>>('GET', '/admin/namespaces');
       expect(list.body.data.map((n) => n.name)).to.deep.equal(['Team_a-1', 'default']);
     });
 
@@ -112,9 +70,9 @@ describe('/admin/namespaces', function () {
 
     it('filters by q and paginates', async function () {
       for (const name of ['alpha', 'beta', 'alphabet']) await call('POST', '/admin/namespaces', { name });
-      const q = await call<NamespaceList>('GET', '/admin/namespaces?q=ALPHA');
+      const q = await call<Page<NamespaceDto>>('GET', '/admin/namespaces?q=ALPHA');
       expect(q.body.data.map((n) => n.name)).to.deep.equal(['alphabet', 'alpha']);
-      const page = await call<NamespaceList>('GET', '/admin/namespaces?limit=1&offset=1');
+      const page = await call<Page<NamespaceDto>>('GET', '/admin/namespaces?limit=1&offset=1');
       expect(page.body.data.map((n) => n.name)).to.deep.equal(['beta']);
       expect(page.body.pagination.total).to.equal(4);
       expect(fields((await call('GET', '/admin/namespaces?limit=x')).body)).to.deep.equal(['query.limit']);

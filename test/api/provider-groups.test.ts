@@ -1,70 +1,23 @@
 import { expect } from 'chai';
-import { resetDatabase, testEnv } from '../support/hooks.js';
-import { ADMIN_TOKEN, bearer, startTestApi, type ErrorJson, type TestApi } from './helpers.js';
+import type { GroupSource } from '../../src/domain/sync/projections.js';
+import { testEnv } from '../support/hooks.js';
+import { createProviderGroup } from './fixtures.js';
+import { bearer, expectFieldError, useTestApi, type ErrorJson, type Page } from './helpers.js';
 
-interface Group {
-  id: number;
-  name: string;
-  type: string;
-  route_group: string;
-  base_url: string | null;
-  google_project: string | null;
-  google_location: string | null;
-  models: string[];
-  status: string;
-  connect_timeout_ms: number | null;
-  first_byte_timeout_ms: number | null;
-  idle_timeout_ms: number | null;
-  request_timeout_ms: number | null;
+interface Group extends GroupSource {
   api_key_count: number;
   created_at: string;
   updated_at: string;
 }
-interface Page<T> {
-  data: T[];
-  pagination: { limit: number; offset: number; total: number };
-}
-interface Reply<T> {
-  status: number;
-  headers: Headers;
-  text: string;
-  json: T;
-}
 
 describe('admin provider groups (/admin/provider-groups)', () => {
-  let api: TestApi;
-  before(async () => {
-    api = await startTestApi({ queueName: 'provider-groups' });
-  });
-  after(async () => {
-    await api?.close();
-  });
-  beforeEach(() => resetDatabase());
-
-  async function call<T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = bearer(ADMIN_TOKEN)): Promise<Reply<T>> {
-    const res = await fetch(`${api.url}${path}`, {
-      method,
-      headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    return { status: res.status, headers: res.headers, text, json: (text ? JSON.parse(text) : undefined) as T };
-  }
-
-  function expectFieldError(reply: Reply<unknown>, field: string, status = 400, code = 'validation_failed'): void {
-    expect(reply.status, reply.text).to.equal(status);
-    const body = reply.json as ErrorJson;
-    expect(body.error.code).to.equal(code);
-    expect(body.error.details?.map((d) => d.field), reply.text).to.include(field);
-  }
+  const api = useTestApi('provider-groups');
+  const { call } = api;
 
   const openai = (over: Record<string, unknown> = {}) => ({ name: 'openai-main', type: 'openai', base_url: 'https://api.openai.com/v1', models: ['gpt-4o'], ...over });
-  const create = async (over: Record<string, unknown> = {}): Promise<Group> => {
-    const reply = await call<Group>('POST', '/admin/provider-groups', openai(over));
-    expect(reply.status, reply.text).to.equal(201);
-    return reply.json;
-  };
+  const create = (over: Record<string, unknown> = {}) => createProviderGroup<Group>(api, openai(over));
   const outbox = async () => testEnv().knex('sync_outbox').select('resource', 'action', 'resource_id').orderBy('id');
+  // Untyped rows: the tests read metadata fields freely.
   const audits = async () => testEnv().knex('audit_events').select('*').orderBy('id');
 
   describe('POST', () => {
@@ -77,7 +30,7 @@ describe('admin provider groups (/admin/provider-groups)', () => {
         connect_timeout_ms: 5_000,
       });
       expect(reply.status, reply.text).to.equal(201);
-      const group = reply.json;
+      const group = reply.body;
       expect(group).to.include({
         name: 'OpenAI.main_1',
         type: 'openai',
@@ -120,7 +73,7 @@ describe('admin provider groups (/admin/provider-groups)', () => {
       for (const [i, t] of types.entries()) {
         const reply = await call<Group>('POST', '/admin/provider-groups', { name: `g${i}`, ...t });
         expect(reply.status, `${String(t.type)}: ${reply.text}`).to.equal(201);
-        expect(reply.json.type).to.equal(t.type);
+        expect(reply.body.type).to.equal(t.type);
       }
     });
 
@@ -183,7 +136,7 @@ describe('admin provider groups (/admin/provider-groups)', () => {
       await create();
       const reply = await call('POST', '/admin/provider-groups', openai());
       expectFieldError(reply, 'body.name', 409, 'conflict');
-      expect((reply.json as ErrorJson).error.message).to.include('openai-main');
+      expect((reply.body as ErrorJson).error.message).to.include('openai-main');
       expect(await outbox()).to.have.length(1);
       expect(await audits()).to.have.length(1);
     });
@@ -244,13 +197,13 @@ describe('admin provider groups (/admin/provider-groups)', () => {
       }
       const page = await call<Page<Group>>('GET', '/admin/provider-groups?limit=2');
       expect(page.status).to.equal(200);
-      expect(page.json.pagination).to.deep.equal({ limit: 2, offset: 0, total: 3 });
-      expect(page.json.data.map((g) => [g.name, g.api_key_count])).to.deep.equal([
+      expect(page.body.pagination).to.deep.equal({ limit: 2, offset: 0, total: 3 });
+      expect(page.body.data.map((g) => [g.name, g.api_key_count])).to.deep.equal([
         ['c', 1],
         ['b', 0],
       ]);
       const next = await call<Page<Group>>('GET', '/admin/provider-groups?limit=2&offset=2');
-      expect(next.json.data.map((g) => [g.name, g.api_key_count])).to.deep.equal([['a', 2]]);
+      expect(next.body.data.map((g) => [g.name, g.api_key_count])).to.deep.equal([['a', 2]]);
       expect(b.api_key_count).to.equal(0);
     });
 
@@ -258,14 +211,14 @@ describe('admin provider groups (/admin/provider-groups)', () => {
       await create({ name: 'o1' });
       await create({ name: 'o2', status: 'disabled' });
       await create({ name: 'an', type: 'anthropic', base_url: 'https://api.anthropic.com', route_group: 'vip' });
-      const names = async (query: string) => (await call<Page<Group>>('GET', `/admin/provider-groups?${query}`)).json.data.map((g) => g.name);
+      const names = async (query: string) => (await call<Page<Group>>('GET', `/admin/provider-groups?${query}`)).body.data.map((g) => g.name);
       expect(await names('status=disabled')).to.deep.equal(['o2']);
       expect(await names('type=openai')).to.deep.equal(['o2', 'o1']);
       expect(await names('type=ANTHROPIC')).to.deep.equal(['an']);
       expect(await names('route_group=vip')).to.deep.equal(['an']);
       expect(await names('route_group=default&status=active')).to.deep.equal(['o1']);
       const total = await call<Page<Group>>('GET', '/admin/provider-groups?type=openai&limit=1');
-      expect(total.json.pagination.total).to.equal(2);
+      expect(total.body.pagination.total).to.equal(2);
     });
 
     it('refuses bad filters and pagination, naming the query field', async () => {
@@ -281,10 +234,10 @@ describe('admin provider groups (/admin/provider-groups)', () => {
       const group = await create();
       const reply = await call<Group>('GET', `/admin/provider-groups/${group.id}`);
       expect(reply.status).to.equal(200);
-      expect(reply.json).to.deep.equal(group);
+      expect(reply.body).to.deep.equal(group);
       const missing = await call<ErrorJson>('GET', '/admin/provider-groups/999999');
       expect(missing.status).to.equal(404);
-      expect(missing.json.error).to.deep.equal({ code: 'not_found', message: 'provider group 999999 not found' });
+      expect(missing.body.error).to.deep.equal({ code: 'not_found', message: 'provider group 999999 not found' });
       expectFieldError(await call('GET', '/admin/provider-groups/abc'), 'params.id');
       expectFieldError(await call('GET', '/admin/provider-groups/0'), 'params.id');
     });
@@ -302,7 +255,7 @@ describe('admin provider groups (/admin/provider-groups)', () => {
         request_timeout_ms: 120_000,
       });
       expect(reply.status, reply.text).to.equal(200);
-      expect(reply.json).to.include({
+      expect(reply.body).to.include({
         name: 'openai-main',
         type: 'openai',
         status: 'disabled',
@@ -311,7 +264,7 @@ describe('admin provider groups (/admin/provider-groups)', () => {
         connect_timeout_ms: null,
         request_timeout_ms: 120_000,
       });
-      expect(reply.json.models).to.deep.equal(['gpt-4.1']);
+      expect(reply.body.models).to.deep.equal(['gpt-4.1']);
       expect(await outbox()).to.have.length(2);
       const events = await audits();
       expect(events.map((e) => e.action)).to.deep.equal(['provider_group.create', 'provider_group.update']);
@@ -325,11 +278,11 @@ describe('admin provider groups (/admin/provider-groups)', () => {
       expectFieldError(await call('PATCH', `/admin/provider-groups/${group.id}`, { type: 'vertex' }), 'body.google_project');
       const vertex = await call<Group>('PATCH', `/admin/provider-groups/${group.id}`, { type: 'vertex', google_project: 'p-1', base_url: null });
       expect(vertex.status, vertex.text).to.equal(200);
-      expect(vertex.json).to.include({ type: 'vertex', google_project: 'p-1', google_location: 'global', base_url: null });
+      expect(vertex.body).to.include({ type: 'vertex', google_project: 'p-1', google_location: 'global', base_url: null });
       // Back to a non-Google type: the stored Google fields go with the type.
       const back = await call<Group>('PATCH', `/admin/provider-groups/${group.id}`, { type: 'compatible', base_url: 'http://10.0.0.1:8000/v1' });
       expect(back.status, back.text).to.equal(200);
-      expect(back.json).to.include({ type: 'compatible', google_project: null, google_location: null });
+      expect(back.body).to.include({ type: 'compatible', google_project: null, google_location: null });
       expectFieldError(await call('PATCH', `/admin/provider-groups/${group.id}`, { google_project: 'p' }), 'body.google_project');
     });
 
@@ -343,13 +296,13 @@ describe('admin provider groups (/admin/provider-groups)', () => {
       expect((await call('PATCH', `/admin/provider-groups/${group.id}`, { id: 5 })).status).to.equal(400);
       expectFieldError(await call('PATCH', `/admin/provider-groups/${group.id}`, { name: 'other' }), 'body.name', 409, 'conflict');
       const unchanged = await call<Group>('GET', `/admin/provider-groups/${group.id}`);
-      expect(unchanged.json).to.deep.equal(group);
+      expect(unchanged.body).to.deep.equal(group);
     });
 
     it('answers 404 for an unknown id', async () => {
       const reply = await call<ErrorJson>('PATCH', '/admin/provider-groups/424242', { status: 'disabled' });
       expect(reply.status).to.equal(404);
-      expect(reply.json.error.code).to.equal('not_found');
+      expect(reply.body.error.code).to.equal('not_found');
     });
   });
 
@@ -376,7 +329,7 @@ describe('admin provider groups (/admin/provider-groups)', () => {
     it('answers 404 for an unknown id and writes nothing', async () => {
       const reply = await call<ErrorJson>('DELETE', '/admin/provider-groups/31337');
       expect(reply.status).to.equal(404);
-      expect(reply.json.error.code).to.equal('not_found');
+      expect(reply.body.error.code).to.equal('not_found');
       expect(await outbox()).to.have.length(0);
       expect(await audits()).to.have.length(0);
     });
@@ -385,10 +338,10 @@ describe('admin provider groups (/admin/provider-groups)', () => {
   it('documents the routes in /openapi.json', async () => {
     const doc = await call<{ paths: Record<string, Record<string, unknown>> }>('GET', '/openapi.json');
     expect(doc.status).to.equal(200);
-    expect(Object.keys(doc.json.paths['/admin/provider-groups'] ?? {})).to.have.members(['get', 'post']);
-    expect(Object.keys(doc.json.paths['/admin/provider-groups/{id}'] ?? {})).to.have.members(['get', 'patch', 'delete']);
-    expect(doc.json.paths['/admin/api-keys/{id}/reveal']).to.have.property('get');
-    expect(doc.json.paths['/admin/providers/preset']).to.have.property('post');
-    expect(doc.json.paths['/admin/providers/custom']).to.have.property('post');
+    expect(Object.keys(doc.body.paths['/admin/provider-groups'] ?? {})).to.have.members(['get', 'post']);
+    expect(Object.keys(doc.body.paths['/admin/provider-groups/{id}'] ?? {})).to.have.members(['get', 'patch', 'delete']);
+    expect(doc.body.paths['/admin/api-keys/{id}/reveal']).to.have.property('get');
+    expect(doc.body.paths['/admin/providers/preset']).to.have.property('post');
+    expect(doc.body.paths['/admin/providers/custom']).to.have.property('post');
   });
 });

@@ -1,44 +1,19 @@
 import { expect } from 'chai';
 import { PROVIDER_PRESETS } from '../../src/domain/provider-presets.js';
 import { SecretBox } from '../../src/lib/secret-box.js';
-import { resetDatabase, testEnv } from '../support/hooks.js';
-import { ADMIN_TOKEN, bearer, startTestApi, type ErrorJson, type TestApi } from './helpers.js';
+import { testEnv } from '../support/hooks.js';
+import { EZ_SECRET, expectFieldError, useTestApi } from './helpers.js';
 
 interface Created {
   group: { id: number; name: string; type: string; base_url: string | null; route_group: string; models: string[]; status: string; api_key_count: number };
   api_key: { id: number; group_id: number; api_key_masked: string | null; secret_state: string; weight: number; status: string };
 }
-interface Reply<T> {
-  status: number;
-  text: string;
-  json: T;
-}
 
-const MASTER_SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
 const SECRET = 'sk-ant-PRESETPLAINTEXT-0123456789abcdef';
 
 describe('admin provider shortcuts (/admin/providers/preset, /admin/providers/custom)', () => {
-  let api: TestApi;
-  before(async () => {
-    api = await startTestApi({ queueName: 'provider-presets' });
-  });
-  after(async () => {
-    await api?.close();
-  });
-  beforeEach(() => resetDatabase());
-
-  async function post<T = Created>(path: string, body: unknown, headers: Record<string, string> = bearer(ADMIN_TOKEN)): Promise<Reply<T>> {
-    const res = await fetch(`${api.url}${path}`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    const text = await res.text();
-    return { status: res.status, text, json: (text ? JSON.parse(text) : undefined) as T };
-  }
-
-  function expectFieldError(reply: Reply<unknown>, field: string, status = 400, code = 'validation_failed'): void {
-    expect(reply.status, reply.text).to.equal(status);
-    const body = reply.json as ErrorJson;
-    expect(body.error.code).to.equal(code);
-    expect(body.error.details?.map((d) => d.field), reply.text).to.include(field);
-  }
+  const api = useTestApi('provider-presets');
+  const post = <T = Created>(path: string, body: unknown, headers?: Record<string, string>) => api.call<T>('POST', path, body, headers);
 
   const counts = async () => {
     const knex = testEnv().knex;
@@ -57,7 +32,7 @@ describe('admin provider shortcuts (/admin/providers/preset, /admin/providers/cu
         const reply = await post('/admin/providers/preset', { preset, api_key: SECRET });
         expect(reply.status, reply.text).to.equal(201);
         expect(reply.text).to.not.include(SECRET);
-        const { group, api_key } = reply.json;
+        const { group, api_key } = reply.body;
         expect(group).to.include({ name: preset, type, base_url: baseUrl, route_group: 'default', status: 'active', api_key_count: 1 });
         expect(group.models).to.deep.equal([...PROVIDER_PRESETS[preset as keyof typeof PROVIDER_PRESETS].models]);
         expect(group.models.length).to.be.greaterThan(0);
@@ -65,7 +40,7 @@ describe('admin provider shortcuts (/admin/providers/preset, /admin/providers/cu
 
         const row = (await testEnv().knex('api_keys').where('id', api_key.id).first()) as { secret_ciphertext: Buffer; secret_nonce: Buffer; key_version: number };
         expect(row.secret_ciphertext.includes(Buffer.from(SECRET))).to.equal(false);
-        const opened = new SecretBox(MASTER_SECRET).open(
+        const opened = new SecretBox(EZ_SECRET).open(
           { ciphertext: row.secret_ciphertext, nonce: row.secret_nonce, keyVersion: row.key_version },
           SecretBox.aad('api_keys', api_key.id, 'secret'),
         );
@@ -91,8 +66,8 @@ describe('admin provider shortcuts (/admin/providers/preset, /admin/providers/cu
         models: ['gpt-4o', 'gpt-4o', ' o3 '],
       });
       expect(reply.status, reply.text).to.equal(201);
-      expect(reply.json.group).to.include({ name: 'openai-vip', route_group: 'vip', type: 'openai' });
-      expect(reply.json.group.models).to.deep.equal(['gpt-4o', 'o3']);
+      expect(reply.body.group).to.include({ name: 'openai-vip', route_group: 'vip', type: 'openai' });
+      expect(reply.body.group.models).to.deep.equal(['gpt-4o', 'o3']);
     });
 
     it('answers 409 naming body.name when the group name is taken, and writes nothing', async () => {
@@ -137,12 +112,12 @@ describe('admin provider shortcuts (/admin/providers/preset, /admin/providers/cu
       const reply = await post('/admin/providers/custom', custom({ route_group: 'lab' }));
       expect(reply.status, reply.text).to.equal(201);
       expect(reply.text).to.not.include(SECRET);
-      expect(reply.json.group).to.include({ name: 'vllm', type: 'compatible', base_url: 'http://10.0.0.7:8000/v1', route_group: 'lab', api_key_count: 1 });
-      expect(reply.json.group.models).to.deep.equal(['llama-3.1-70b']);
-      expect(reply.json.api_key.api_key_masked).to.equal('sk-a…cdef');
+      expect(reply.body.group).to.include({ name: 'vllm', type: 'compatible', base_url: 'http://10.0.0.7:8000/v1', route_group: 'lab', api_key_count: 1 });
+      expect(reply.body.group.models).to.deep.equal(['llama-3.1-70b']);
+      expect(reply.body.api_key.api_key_masked).to.equal('sk-a…cdef');
       expect(await counts()).to.deep.equal({ groups: 1, keys: 1, audit: 1, outbox: 1 });
       const event = await testEnv().knex('audit_events').first();
-      expect(event).to.include({ action: 'provider.custom', object_id: String(reply.json.group.id) });
+      expect(event).to.include({ action: 'provider.custom', object_id: String(reply.body.group.id) });
       expect(JSON.stringify(event)).to.not.include(SECRET);
     });
 

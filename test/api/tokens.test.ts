@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { KeyDigester } from '../../src/lib/key-digest.js';
-import { resetDatabase, testEnv } from '../support/hooks.js';
-import { ADMIN_TOKEN, startTestApi, type ErrorJson, type TestApi } from './helpers.js';
+import { testEnv } from '../support/hooks.js';
+import { audits, clearLedger, masterFixtures, outbox } from './fixtures.js';
+import { ADMIN_TOKEN, EZ_SECRET, expectError, useTestApi, type Page } from './helpers.js';
 
 interface MasterJson {
   id: number;
@@ -16,65 +17,19 @@ interface KeyJson {
   issuer_id: string | null;
   namespaces: string[];
 }
-interface ListJson<T> {
-  data: T[];
-  pagination: { limit: number; offset: number; total: number };
-}
-
-const SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
 
 describe('master self-service /v1/tokens', function () {
-  let api: TestApi;
+  // No default credentials: each request names the master key it presents.
+  const api = useTestApi('tokens-api', { token: null });
+  const { req } = api;
   const knex = () => testEnv().knex;
 
-  async function req<T = unknown>(method: string, path: string, options: { token?: string | null; body?: unknown } = {}) {
-    const headers: Record<string, string> = {};
-    if (options.token) headers.Authorization = `Bearer ${options.token}`;
-    let body: string | undefined;
-    if (options.body !== undefined) {
-      headers['Content-Type'] = 'application/json';
-      body = JSON.stringify(options.body);
-    }
-    const res = await fetch(`${api.url}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
-    const text = await res.text();
-    return { status: res.status, text, body: (text ? JSON.parse(text) : undefined) as T, headers: res.headers };
-  }
-
-  function expectError(res: { status: number; body: unknown }, status: number, code: string, field?: string) {
-    expect(res.status, JSON.stringify(res.body)).to.equal(status);
-    const { error } = res.body as ErrorJson;
-    expect(error.code).to.equal(code);
-    if (field) expect(error.details?.map((d) => d.field)).to.include(field);
-    return error;
-  }
-
-  const createMaster = async (body: Record<string, unknown> = {}) => {
-    const res = await req<MasterJson>('POST', '/admin/masters', { token: ADMIN_TOKEN, body: { name: 'acme', ...body } });
-    expect(res.status, res.text).to.equal(201);
-    return res.body;
-  };
+  const { createMaster } = masterFixtures<MasterJson>(api);
   const createToken = async (master: MasterJson, body: Record<string, unknown> = {}) => {
     const res = await req<KeyJson>('POST', '/v1/tokens', { token: master.key, body: { name: 't', ...body } });
     expect(res.status, res.text).to.equal(201);
     return res.body;
   };
-  const outbox = async () =>
-    (await knex()('sync_outbox').select('resource', 'resource_id', 'action', 'payload').orderBy('id')) as Array<Record<string, unknown>>;
-  const audits = async () => (await knex()('audit_events').select('*').orderBy('id')) as Array<Record<string, unknown>>;
-  const clearLedger = async () => {
-    await knex()('sync_outbox').delete();
-    await knex()('audit_events').delete();
-  };
-
-  before(async function () {
-    api = await startTestApi({ queueName: 'tokens-api' });
-  });
-  after(async function () {
-    await api?.close();
-  });
-  beforeEach(async function () {
-    await resetDatabase();
-  });
 
   it('a master issues its own key (issued_by=master), shown once, audited as the master', async function () {
     const master = await createMaster();
@@ -83,7 +38,7 @@ describe('master self-service /v1/tokens', function () {
     expect(res.status, res.text).to.equal(201);
     expect(res.body).to.include({ master_id: master.id, name: 'laptop', issued_by: 'master', issuer_id: String(master.id) });
     expect(res.body.key).to.match(/^ezk_/);
-    const digest = new KeyDigester(SECRET).digest(res.body.key!);
+    const digest = new KeyDigester(EZ_SECRET).digest(res.body.key!);
     expect(await outbox()).to.deep.equal([{ resource: 'key', resource_id: String(res.body.id), action: 'upsert', payload: { digest } }]);
     const [audit, ...more] = await audits();
     expect(more).to.have.length(0);
@@ -115,11 +70,11 @@ describe('master self-service /v1/tokens', function () {
     const a = await createToken(mine, { name: 'a' });
     await createToken(theirs, { name: 'x' });
     const b = await createToken(mine, { name: 'b' });
-    const list = await req<ListJson<KeyJson>>('GET', '/v1/tokens', { token: mine.key });
+    const list = await req<Page<KeyJson>>('GET', '/v1/tokens', { token: mine.key });
     expect(list.status).to.equal(200);
     expect(list.body.data.map((k) => k.id)).to.deep.equal([b.id, a.id]);
     expect(list.body.pagination).to.deep.equal({ limit: 50, offset: 0, total: 2 });
-    expect((await req<ListJson<KeyJson>>('GET', '/v1/tokens?limit=1', { token: mine.key })).body.data).to.have.length(1);
+    expect((await req<Page<KeyJson>>('GET', '/v1/tokens?limit=1', { token: mine.key })).body.data).to.have.length(1);
     expectError(await req('GET', '/v1/tokens?limit=500', { token: mine.key }), 400, 'validation_failed', 'query.limit');
   });
 
@@ -144,7 +99,7 @@ describe('master self-service /v1/tokens', function () {
     const res = await req('DELETE', `/v1/tokens/${key.id}`, { token: master.key });
     expect(res.status).to.equal(204);
     expect(await outbox()).to.deep.equal([
-      { resource: 'key', resource_id: String(key.id), action: 'delete', payload: { digest: new KeyDigester(SECRET).digest(key.key!) } },
+      { resource: 'key', resource_id: String(key.id), action: 'delete', payload: { digest: new KeyDigester(EZ_SECRET).digest(key.key!) } },
     ]);
     expect(await audits()).to.have.length(1);
     expectError(await req('DELETE', `/v1/tokens/${key.id}`, { token: master.key }), 404, 'not_found');

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Middleware } from 'koa';
 import { InvalidJsonError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../../lib/errors.js';
 import { BodyAbortedError, BodyTooLargeError, readBoundedBody } from '../../lib/read-body.js';
+import { jsonDepthExceeds } from '../../lib/json-depth.js';
 import type { ApiState } from '../context.js';
 
 /** Deeper JSON than this is refused before parsing: no legitimate admin payload nests 64 levels. */
@@ -14,28 +15,7 @@ export interface JsonBodyOptions {
   maxDepth?: number;
 }
 
-/**
- * True when `text` opens more than `maxDepth` nested arrays/objects. A single iterative scan
- * (string-aware), so hostile input never recurses anywhere: not here, not in JSON.parse, not in
- * the validators and loggers that would walk the parsed value afterwards.
- */
-export function jsonDepthExceeds(text: string, maxDepth: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
-      else if (c === 0x22) inString = false;
-      continue;
-    }
-    if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) {
-      if (++depth > maxDepth) return true;
-    } else if (c === 0x7d || c === 0x5d) depth--;
-  }
-  return false;
-}
+export { jsonDepthExceeds } from '../../lib/json-depth.js';
 
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
