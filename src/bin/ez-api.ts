@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { buildInfo } from '../lib/version.js';
+import { exportCommand, importCommand } from './import-export.command.js';
 import { bootstrap, exitWithProblem, runMigrations, serve, SERVE_ROLES, type ServeRole } from './runtime.js';
 
 const USAGE = `Usage: ez-api <command>
@@ -11,12 +12,15 @@ Commands:
   serve worker       the BullMQ processors (EZ_WORKER_QUEUES picks queues)
   serve gateway      the proxy (EZ_GATEWAY_PORT, default 8081)
   migrate            apply pending database migrations
+  import FILE        import an exporter-format JSON file
+                     [--dry-run] [--conflict skip|overwrite] [--include-bindings] [--json]
+  export             write the configuration as JSON [--out FILE] (stdout by default)
   --version, -v      print name, version and commit
   --help, -h         this text
 `;
 
 async function main(argv: string[]): Promise<void> {
-  const [command, arg] = argv;
+  const [command, arg, ...rest] = argv;
   if (command === '--version' || command === '-v' || command === 'version') {
     process.stdout.write(`${buildInfo.name} ${buildInfo.version} (${buildInfo.commit.slice(0, 12)})\n`);
     return;
@@ -28,6 +32,12 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'migrate') {
     const rt = bootstrap('migrate');
     await runMigrations(rt);
+    return;
+  }
+  if (command === 'import' || command === 'export') {
+    const args = arg === undefined ? rest : [arg, ...rest];
+    // exitCode, not exit(): stdout may be a pipe still flushing the summary or the document.
+    process.exitCode = command === 'import' ? await importCommand(args) : await exportCommand(args);
     return;
   }
   if (command === 'serve') {

@@ -1,0 +1,306 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { enqueue, createQueues, type QueueSet } from '../../jobs/queues.js';
+import { createKnex } from '../db/knex.js';
+import { exportConfiguration } from '../domain/import-export/export.service.js';
+import { runImport, type ImportSummary } from '../domain/import-export/import.service.js';
+import { CONFLICT_POLICIES, ENTITY_KINDS, parseImportFile, type ConflictPolicy, type EntityKind } from '../domain/import-export/plan.js';
+import { ConfigError, loadConfig, type Config } from '../lib/config.js';
+import { KeyDigester } from '../lib/key-digest.js';
+import { redactString } from '../lib/logger.js';
+import { SecretBox } from '../lib/secret-box.js';
+import { resolveSecrets } from '../lib/secrets.js';
+import { buildInfo } from '../lib/version.js';
+
+/**
+ * `ez-api import FILE` and `ez-api export`: one-shot commands over PostgreSQL (docs/import-export.md).
+ * stdout carries only the result (the summary, `--json`, or the exported document); problems and
+ * warnings about the run go to stderr. Exit codes: 0 done, 1 failed (e.g. database), 2 usage error
+ * or invalid file / configuration. Nothing here logs an upstream secret or an original token.
+ */
+
+export const IMPORT_USAGE = `Usage: ez-api import FILE [--dry-run] [--conflict skip|overwrite] [--include-bindings] [--json]
+
+Imports providers, masters, child keys (and with --include-bindings, bindings) from an
+exporter-format 1.0.0 JSON file, in one transaction. Needs EZ_PG_DSN and the deployment's EZ_SECRET.
+
+  --dry-run            do everything, then roll back: same counts and warnings, nothing written
+  --conflict POLICY    what to do with existing groups/masters (by name) and keys (by digest):
+                       skip (default) leaves them untouched, overwrite updates them in place
+  --include-bindings   also import bindings (off by default)
+  --json               print the summary as JSON
+`;
+
+export const EXPORT_USAGE = `Usage: ez-api export [--out FILE]
+
+Writes providers, masters, child keys and bindings as an exporter-format 1.0.0 JSON document
+to stdout, or to FILE (created with mode 0600). Upstream secrets and master keys are not exported;
+child keys are exported as digests, usable again under the same EZ_SECRET.
+`;
+
+interface Io {
+  out(text: string): Promise<void>;
+  err(text: string): Promise<void>;
+}
+
+const write = (stream: NodeJS.WriteStream) => (text: string) =>
+  new Promise<void>((resolve, reject) => stream.write(text, (err) => (err ? reject(err) : resolve())));
+
+const stdio: Io = { out: write(process.stdout), err: write(process.stderr) };
+
+class UsageError extends Error {}
+
+/** Time the sync nudge may take after commit before the command gives up on it (the sweeper covers it). */
+const NUDGE_TIMEOUT_MS = 3_000;
+
+function loadRuntime(): { config: Config; master: string } {
+  const config = loadConfig();
+  const secrets = resolveSecrets(config);
+  if (!config.pg.dsn) throw new ConfigError(['EZ_PG_DSN: required by import/export (e.g. postgres://user:pass@host:5432/ez_api)']);
+  return { config, master: secrets.master };
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// import
+// ---------------------------------------------------------------------------------------------
+
+interface ImportArgs {
+  file: string;
+  dryRun: boolean;
+  conflict: ConflictPolicy;
+  includeBindings: boolean;
+  json: boolean;
+}
+
+function parseImportArgs(argv: string[]): ImportArgs | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        'dry-run': { type: 'boolean', default: false },
+        conflict: { type: 'string', default: 'skip' },
+        'include-bindings': { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return 'help';
+  if (positionals.length === 0) throw new UsageError('missing FILE');
+  if (positionals.length > 1) throw new UsageError(`expected one FILE, got ${positionals.length}: ${positionals.join(' ')}`);
+  const conflict = values.conflict as ConflictPolicy;
+  if (!CONFLICT_POLICIES.includes(conflict)) throw new UsageError(`--conflict must be one of ${CONFLICT_POLICIES.join(', ')}, not "${values.conflict}"`);
+  return { file: positionals[0]!, dryRun: values['dry-run'], conflict, includeBindings: values['include-bindings'], json: values.json };
+}
+
+const ENTITY_LABELS: Record<EntityKind, string> = {
+  provider_groups: 'provider groups',
+  api_keys: 'upstream api keys',
+  masters: 'masters',
+  keys: 'child keys',
+  namespaces: 'namespaces',
+  bindings: 'bindings',
+};
+
+/** The readable summary (stdout). Master keys appear here once, as in a creation response. */
+export function formatImportSummary(file: string, s: ImportSummary): string {
+  const lines: string[] = [];
+  const exported = s.source.exported_at ? `, exported ${s.source.exported_at}` : '';
+  lines.push(`Import of ${file} (source: ${s.source.type}${s.source.version ? ` ${s.source.version}` : ''}${exported})`);
+  lines.push(s.dry_run ? 'DRY RUN: everything was checked and rolled back; nothing was written.' : 'Imported in one transaction.');
+  lines.push(`Conflict policy: ${s.conflict}; bindings: ${s.include_bindings ? 'included' : 'not included (--include-bindings)'}`);
+  lines.push('');
+  const pad = (v: string | number, n: number) => String(v).padStart(n);
+  lines.push(`${'entity'.padEnd(20)}${pad('created', 9)}${pad('overwritten', 13)}${pad('skipped', 9)}`);
+  for (const kind of ENTITY_KINDS) {
+    const c = s.counts[kind];
+    lines.push(`${ENTITY_LABELS[kind].padEnd(20)}${pad(c.created, 9)}${pad(c.overwritten, 13)}${pad(c.skipped, 9)}`);
+  }
+  lines.push('');
+  lines.push(`Warnings from the file (${s.file_warnings.length})${s.file_warnings.length ? ':' : ''}`);
+  for (const w of s.file_warnings) lines.push(`  - ${w}`);
+  lines.push(`Import warnings (${s.warnings.length})${s.warnings.length ? ':' : ''}`);
+  for (const w of s.warnings) lines.push(`  - ${w}`);
+  lines.push('');
+  if (s.dry_run) {
+    const created = s.counts.masters.created;
+    lines.push(`Master keys: none issued (dry run). A real run issues ${created} new master key(s) and shows them once.`);
+  } else if (s.master_keys.length === 0) {
+    lines.push('Master keys: none issued (no master was created).');
+  } else {
+    lines.push('Master keys — shown this once; only their digests are stored, so save them now:');
+    const width = Math.max(...s.master_keys.map((m) => `${m.name} (id ${m.id})`.length));
+    for (const m of s.master_keys) lines.push(`  ${`${m.name} (id ${m.id})`.padEnd(width)}  ${m.key}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export async function importCommand(argv: string[], io: Io = stdio): Promise<number> {
+  let args: ImportArgs | 'help';
+  try {
+    args = parseImportArgs(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    await io.err(`ez-api import: ${err.message}\n\n${IMPORT_USAGE}`);
+    return 2;
+  }
+  if (args === 'help') {
+    await io.out(IMPORT_USAGE);
+    return 0;
+  }
+
+  let text: string;
+  try {
+    text = await readFile(args.file, 'utf8');
+  } catch (err) {
+    await io.err(`ez-api import: cannot read ${args.file}: ${(err as Error).message}\n`);
+    return 2;
+  }
+  // The file is checked before anything connects: a bad file needs no database to be reported.
+  const parsed = parseImportFile(text);
+  if (!parsed.ok) {
+    await io.err(`ez-api import: ${args.file} is not a valid import file (${parsed.problems.length} problem(s)):\n${parsed.problems.map((p) => `  ${p}\n`).join('')}`);
+    return 2;
+  }
+
+  let runtime: { config: Config; master: string };
+  try {
+    runtime = loadRuntime();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      await io.err(`ez-api import: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const { config, master } = runtime;
+  const knex = createKnex({ dsn: config.pg.dsn!, poolMax: 2, applicationName: 'ez-api-import' });
+  // Opened before the transaction, so the connection is up by the time the nudge is sent.
+  const queues: QueueSet | undefined = args.dryRun ? undefined : createQueues(config.redis, config.queuePrefix, ['sync']);
+  const nudgeWarnings: string[] = [];
+  try {
+    const summary = await runImport(
+      {
+        knex,
+        box: new SecretBox(master),
+        digester: new KeyDigester(master),
+        nudge: async (outboxIds) => {
+          if (!queues) return;
+          const last = Math.max(...outboxIds);
+          await withTimeout(
+            (async () => {
+              await queues.get('sync').waitUntilReady();
+              await enqueue(queues, 'sync', { outboxId: last, reason: 'write' }, { jobId: `outbox-${last}` });
+            })(),
+            NUDGE_TIMEOUT_MS,
+            'sync nudge',
+          );
+        },
+        onNudgeError: (err) => {
+          nudgeWarnings.push(
+            `could not notify the sync worker (${redactString((err as Error).message)}); the change is committed and the sync sweeper applies it within EZ_SYNC_INTERVAL_MS`,
+          );
+        },
+      },
+      parsed.file,
+      { dryRun: args.dryRun, conflict: args.conflict, includeBindings: args.includeBindings },
+    );
+    for (const w of nudgeWarnings) await io.err(`ez-api import: warning: ${w}\n`);
+    await io.out(args.json ? `${JSON.stringify(summary, null, 2)}\n` : formatImportSummary(args.file, summary));
+    return 0;
+  } catch (err) {
+    await io.err(`ez-api import: failed, nothing was written: ${redactString(err instanceof Error ? err.message : String(err))}\n`);
+    return 1;
+  } finally {
+    await queues?.close();
+    await knex.destroy();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// export
+// ---------------------------------------------------------------------------------------------
+
+function parseExportArgs(argv: string[]): { out: string | undefined } | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: false,
+      strict: true,
+      options: { out: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h', default: false } },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (parsed.values.help) return 'help';
+  if (parsed.values.out === '') throw new UsageError('--out needs a file name');
+  return { out: parsed.values.out };
+}
+
+export async function exportCommand(argv: string[], io: Io = stdio): Promise<number> {
+  let args: { out: string | undefined } | 'help';
+  try {
+    args = parseExportArgs(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    await io.err(`ez-api export: ${err.message}\n\n${EXPORT_USAGE}`);
+    return 2;
+  }
+  if (args === 'help') {
+    await io.out(EXPORT_USAGE);
+    return 0;
+  }
+  let config: Config;
+  try {
+    config = loadRuntime().config;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      await io.err(`ez-api export: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const knex = createKnex({ dsn: config.pg.dsn!, poolMax: 2, applicationName: 'ez-api-export' });
+  try {
+    const doc = await exportConfiguration(knex, { version: buildInfo.version, now: new Date() });
+    const json = `${JSON.stringify(doc, null, 2)}\n`;
+    if (args.out) {
+      // It holds key digests: readable by the owner only.
+      await writeFile(args.out, json, { mode: 0o600 });
+      const d = doc.data;
+      await io.err(
+        `ez-api export: wrote ${args.out}: ${d.providers.length} provider(s), ${d.masters.length} master(s), ${d.keys.length} key(s), ${d.bindings.length} binding(s)\n`,
+      );
+      for (const w of doc.warnings) await io.err(`  - ${w}\n`);
+    } else {
+      await io.out(json);
+    }
+    return 0;
+  } catch (err) {
+    await io.err(`ez-api export: failed: ${redactString(err instanceof Error ? err.message : String(err))}\n`);
+    return 1;
+  } finally {
+    await knex.destroy();
+  }
+}
