@@ -1,6 +1,8 @@
 import type { z } from 'zod';
 import type { QueueDefinition } from './define.js';
 import { logRetentionQueue } from './log-retention/definition.js';
+import { logsQueue } from './logs/definition.js';
+import { providerEventsQueue } from './provider-events/definition.js';
 import { syncQueue } from './sync/definition.js';
 
 /**
@@ -11,6 +13,8 @@ import { syncQueue } from './sync/definition.js';
 export const queueCatalog = {
   [syncQueue.name]: syncQueue,
   [logRetentionQueue.name]: logRetentionQueue,
+  [logsQueue.name]: logsQueue,
+  [providerEventsQueue.name]: providerEventsQueue,
 } as const satisfies Record<string, QueueDefinition>;
 
 export type QueueCatalog = typeof queueCatalog;

@@ -1,6 +1,8 @@
 import type { QueueName } from './index.js';
 import { processLogRetention } from './log-retention/processor.js';
+import { processLogs } from './logs/processor.js';
 import type { JobProcessor } from './processor-context.js';
+import { processProviderEvent } from './provider-events/processor.js';
 import { processSync } from './sync/processor.js';
 
 /**
@@ -11,6 +13,8 @@ import { processSync } from './sync/processor.js';
 export const processors: Record<QueueName, JobProcessor> = {
   sync: processSync,
   'log-retention': processLogRetention,
+  logs: processLogs,
+  'provider-events': processProviderEvent,
 };
 
 /** Throws unless every named queue has a processor (immich `JobRepository.setup`). */

@@ -37,8 +37,8 @@ describe('queue catalog', () => {
     it('defaults to every queue, de-duplicates, and refuses an empty or unknown selection', () => {
       expect(selectQueues(undefined)).to.deep.equal(QUEUE_NAMES);
       expect(selectQueues(['log-retention', 'log-retention'])).to.deep.equal(['log-retention']);
-      expect(() => selectQueues([])).to.throw(/No queue selected; valid queues: sync, log-retention/);
-      expect(() => selectQueues(['nope', 'log-retention'])).to.throw(/"nope".*valid queues: sync, log-retention/);
+      expect(() => selectQueues([])).to.throw(/No queue selected; valid queues: sync, log-retention, logs, provider-events/);
+      expect(() => selectQueues(['nope', 'log-retention'])).to.throw(/"nope".*valid queues: sync, log-retention, logs, provider-events/);
     });
   });
 });
