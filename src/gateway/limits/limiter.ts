@@ -1,0 +1,174 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { LimitKeys, STATS_TTL_SECONDS } from './limit-keys.js';
+import {
+  LimiterUnavailableError,
+  type AdmitRequest,
+  type AdmitResult,
+  type LimitReason,
+  type RedisFailureMode,
+  type Reservation,
+} from './limit-types.js';
+import { LocalLimiter, longestWait } from './local-limiter.js';
+import { admitScript, settleScript } from './scripts.js';
+import { QPS_WINDOW_MS, RPM_WINDOW_MS, chargeFor, logRetryAfterMs, tokenRetryAfterMs, type TokenBucket } from './window.js';
+
+export interface LimiterOptions {
+  /** Prepended to every Redis key ('' by default; tests use a unique prefix). */
+  prefix?: string;
+  /**
+   * Window clock in ms. Default: Redis server TIME, read inside the script, so every gateway uses
+   * one clock. Injected (tests), the limiter sends this time with each call instead. The per-second
+   * stats counters always use this clock or, by default, the process clock.
+   */
+  clock?: () => number;
+  /** What to do when Redis fails (default `local`; see docs/limits.md). */
+  onRedisFailure?: RedisFailureMode;
+  /** Called with every Redis failure (wire it to a metric); the limiter itself never logs. */
+  onError?: (err: unknown, operation: 'admit' | 'settle') => void;
+  /** TTL of the `stats:*` per-second counters, s (default 120). */
+  statsTtlSeconds?: number;
+}
+
+export interface Limiter {
+  /**
+   * Checks master QPS, key RPM and key TPM in one Redis round trip and, when all pass, records the
+   * request in every window atomically. A refused request is written to no window.
+   * Rejects only in failure mode `closed` (LimiterUnavailableError).
+   */
+  admit(req: AdmitRequest): Promise<AdmitResult>;
+  /**
+   * Corrects the TPM window by `actualTokens − charged` and counts the tokens for stats. Never
+   * rejects (failures go to `onError`), so `void limiter.settle(…)` is safe.
+   */
+  settle(reservation: Reservation, actualTokens: number): Promise<void>;
+  /** Loads the scripts now instead of on the first request (optional). */
+  warmUp(): Promise<void>;
+  /** True while the last Redis call failed and decisions are local. */
+  readonly degraded: boolean;
+}
+
+export function createLimiter(redis: Redis, options: LimiterOptions = {}): Limiter {
+  const prefix = options.prefix ?? '';
+  const clock = options.clock;
+  const statsClock = clock ?? Date.now;
+  const statsTtl = options.statsTtlSeconds ?? STATS_TTL_SECONDS;
+  const failureMode = options.onRedisFailure ?? 'local';
+  const onError = options.onError ?? (() => {});
+  const local = new LocalLimiter();
+  // Log members must be unique across every gateway and request, whatever X-Request-ID a client
+  // sends (a repeated id must not overwrite an entry and slip past the RPM log).
+  const instance = randomBytes(6).toString('base64url');
+  let sequence = 0;
+  let degraded = false;
+
+  function recovered(): void {
+    if (!degraded) return;
+    degraded = false;
+    local.clear();
+  }
+
+  async function admit(req: AdmitRequest): Promise<AdmitResult> {
+    const member = `${req.requestId}:${instance}:${(sequence++).toString(36)}`;
+    const charge = chargeFor(req.estimatedTokens, req.keyTpm);
+    const second = Math.floor(statsClock() / 1_000);
+    const keys = [
+      LimitKeys.masterQps(prefix, req.masterId),
+      LimitKeys.keyRpm(prefix, req.keyId),
+      LimitKeys.keyTpm(prefix, req.keyId),
+      LimitKeys.statsRequests(prefix, second),
+      LimitKeys.statsMasterRequests(prefix, req.masterId, second),
+      LimitKeys.statsLimited(prefix, second),
+      LimitKeys.statsMasterLimited(prefix, req.masterId, second),
+    ];
+    const args = [clock ? Math.floor(clock()) : '', member, limitArg(req.masterQps), limitArg(req.keyRpm), limitArg(req.keyTpm), charge, statsTtl];
+    let reply: unknown;
+    try {
+      reply = await admitScript.run(redis, keys, args);
+    } catch (err) {
+      onError(err, 'admit');
+      if (failureMode === 'closed') throw new LimiterUnavailableError({ cause: err });
+      degraded = true;
+      if (failureMode === 'open') return { ok: true, reservation: unlimitedReservation(req, member, statsClock()) };
+      return local.admit(req, member, Math.floor(clock ? clock() : Date.now()));
+    }
+    recovered();
+    return decodeAdmit(reply, req, member, charge);
+  }
+
+  async function settle(reservation: Reservation, actualTokens: number): Promise<void> {
+    const actual = Number.isFinite(actualTokens) ? Math.max(0, Math.ceil(actualTokens)) : 0;
+    if (reservation.degraded) {
+      local.settle(reservation, actual, Math.floor(clock ? clock() : Date.now()));
+      return;
+    }
+    // Nothing to correct and nothing to count: spare the round trip.
+    if (actual === 0 && reservation.chargedTokens === 0) return;
+    const second = Math.floor(statsClock() / 1_000);
+    const keys = [
+      LimitKeys.keyTpm(prefix, reservation.keyId),
+      LimitKeys.statsTokens(prefix, second),
+      LimitKeys.statsMasterTokens(prefix, reservation.masterId, second),
+    ];
+    const args = [clock ? Math.floor(clock()) : '', reservation.tpmBucket ?? '', reservation.chargedTokens, actual, statsTtl];
+    try {
+      await settleScript.run(redis, keys, args);
+    } catch (err) {
+      onError(err, 'settle');
+    }
+  }
+
+  return {
+    admit,
+    settle,
+    async warmUp() {
+      await Promise.all([admitScript.load(redis), settleScript.load(redis)]);
+    },
+    get degraded() {
+      return degraded;
+    },
+  };
+}
+
+function limitArg(limit: number): number {
+  return Number.isFinite(limit) && limit > 0 ? Math.floor(limit) : 0;
+}
+
+function unlimitedReservation(req: AdmitRequest, member: string, nowMs: number): Reservation {
+  return { requestId: req.requestId, masterId: req.masterId, keyId: req.keyId, member, atMs: nowMs, tpmBucket: null, chargedTokens: 0, degraded: true };
+}
+
+/** Turns the admit script's reply into a result; Retry-After math happens here, in window.ts. */
+export function decodeAdmit(reply: unknown, req: AdmitRequest, member: string, charge: number): AdmitResult {
+  if (!Array.isArray(reply)) throw new TypeError('unexpected admit script reply');
+  const n = reply.map((v) => Number(v));
+  const nowMs = n[1] ?? 0;
+  if (n[0] === 1) {
+    return {
+      ok: true,
+      reservation: {
+        requestId: req.requestId,
+        masterId: req.masterId,
+        keyId: req.keyId,
+        member,
+        atMs: nowMs,
+        tpmBucket: limitArg(req.keyTpm) > 0 ? Math.floor(nowMs / 1_000) : null,
+        chargedTokens: charge,
+        degraded: false,
+      },
+    };
+  }
+  const refusals: Array<{ reason: LimitReason; retryAfterMs: number; limit: number }> = [];
+  const qpsBlock = n[2] ?? -1;
+  const rpmBlock = n[3] ?? -1;
+  if (qpsBlock >= 0) refusals.push({ reason: 'master_qps', limit: limitArg(req.masterQps), retryAfterMs: logRetryAfterMs(qpsBlock, QPS_WINDOW_MS, nowMs) });
+  if (rpmBlock >= 0) refusals.push({ reason: 'key_rpm', limit: limitArg(req.keyRpm), retryAfterMs: logRetryAfterMs(rpmBlock, RPM_WINDOW_MS, nowMs) });
+  if (n[4] === 1) {
+    const buckets: TokenBucket[] = [];
+    for (let i = 5; i + 1 < n.length; i += 2) buckets.push([n[i] ?? 0, n[i + 1] ?? 0]);
+    refusals.push({ reason: 'key_tpm', limit: limitArg(req.keyTpm), retryAfterMs: tokenRetryAfterMs(buckets, charge, limitArg(req.keyTpm), nowMs) });
+  }
+  const refusal = longestWait(refusals);
+  if (!refusal) throw new TypeError('admit script refused without a reason');
+  return { ok: false, ...refusal };
+}
