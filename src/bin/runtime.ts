@@ -115,7 +115,8 @@ export async function runWorker(rt: Runtime): Promise<{ queues: string[] }> {
 }
 
 export async function runGateway(rt: Runtime): Promise<RunningServer> {
-  const redis = await openRedis(rt, 'worker', 'ez-api:gateway');
+  // Fail fast: a request must get a 503 (or a cached answer), never wait for a reconnect.
+  const redis = await openRedis(rt, 'producer', 'ez-api:gateway');
   const server = await startGateway({
     config: rt.config,
     secrets: { master: rt.secrets.master },

@@ -26,11 +26,15 @@ const ERROR_TABLE = {
   invalid_api_key: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error', gemini: 'UNAUTHENTICATED' },
   forbidden: { status: 403, openai: 'permission_error', anthropic: 'permission_error', gemini: 'PERMISSION_DENIED' },
   not_found: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error', gemini: 'NOT_FOUND' },
+  model_not_found: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error', gemini: 'NOT_FOUND' },
   method_not_allowed: { status: 405, openai: 'invalid_request_error', anthropic: 'invalid_request_error', gemini: 'INVALID_ARGUMENT' },
   request_timeout: { status: 408, openai: 'invalid_request_error', anthropic: 'invalid_request_error', gemini: 'DEADLINE_EXCEEDED' },
   payload_too_large: { status: 413, openai: 'invalid_request_error', anthropic: 'request_too_large', gemini: 'INVALID_ARGUMENT' },
   rate_limited: { status: 429, openai: 'rate_limit_error', anthropic: 'rate_limit_error', gemini: 'RESOURCE_EXHAUSTED' },
   internal_error: { status: 500, openai: 'server_error', anthropic: 'api_error', gemini: 'INTERNAL' },
+  upstream_error: { status: 502, openai: 'server_error', anthropic: 'api_error', gemini: 'UNAVAILABLE' },
+  upstream_timeout: { status: 504, openai: 'server_error', anthropic: 'api_error', gemini: 'DEADLINE_EXCEEDED' },
+  no_upstream: { status: 503, openai: 'server_error', anthropic: 'overloaded_error', gemini: 'UNAVAILABLE' },
   not_implemented: { status: 501, openai: 'server_error', anthropic: 'api_error', gemini: 'UNIMPLEMENTED' },
   service_unavailable: { status: 503, openai: 'server_error', anthropic: 'api_error', gemini: 'UNAVAILABLE' },
 } as const satisfies Record<string, ErrorRow>;
@@ -75,6 +79,16 @@ export const gatewayErrors = {
       cause,
     }),
   notImplemented: () => new GatewayError('not_implemented', 'Proxying is not implemented yet on this gateway'),
+  invalidJson: () => new GatewayError('invalid_request', 'Request body is not valid JSON'),
+  invalidBody: (message: string, param?: string) => new GatewayError('invalid_request', message, param ? { param } : {}),
+  forbidden: (message: string) => new GatewayError('forbidden', message),
+  modelNotFound: (model: string) =>
+    new GatewayError('model_not_found', `The model \`${model}\` does not exist or you do not have access to it`, { param: 'model' }),
+  rateLimited: (message: string, retryAfterMs: number) =>
+    new GatewayError('rate_limited', message, { headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterMs / 1_000))) } }),
+  noUpstream: () => new GatewayError('no_upstream', 'No upstream is available for this model right now; retry shortly', { headers: { 'Retry-After': '1' } }),
+  upstreamFailed: (message = 'The upstream provider failed to answer') => new GatewayError('upstream_error', message),
+  upstreamTimeout: () => new GatewayError('upstream_timeout', 'The upstream provider did not answer in time'),
 };
 
 const APP_ERROR_CODES: Partial<Record<AppError['code'], GatewayErrorCode>> = {

@@ -4,11 +4,19 @@ import type { Config } from '../lib/config.js';
 import { listen, type RunningServer } from '../lib/http-server.js';
 import { KeyDigester } from '../lib/key-digest.js';
 import type { Logger } from '../lib/logger.js';
-import { createAuthenticator, redisCall } from './auth/authenticate.js';
-import { extractClientKey } from './auth/extract-key.js';
+import { redisCall } from './redis-call.js';
+import { TokenCache } from './auth/token-cache.js';
+import { ConfigReplica } from './config/replica.js';
+import { createHealthStore } from './health/index.js';
+import { createQueueLogBuffer } from './logs/log-queue.js';
+import type { LogBuffer } from './logs/log-buffer.js';
+import { handleProxy, type ProxyDeps, type ProxyRoute } from './proxy/engine.js';
+import { geminiModelList, listModels, openaiModelList } from './proxy/models-list.js';
+import { UpstreamPools } from './proxy/upstream-pool.js';
+import { healthPort, limitsPort, providerEventsPort } from './proxy/wiring.js';
+import { createQueues } from '../../jobs/queues.js';
 import { formatForPath, gatewayErrors, GatewayError, renderError, toGatewayError, type ClientFormat } from './errors.js';
 import { requestIdFrom, sendJson, sendText } from './http.js';
-import { BodyTooLargeError, declaredLengthExceeds, readBoundedBody } from '../lib/read-body.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { Router, type Params } from './router.js';
 
@@ -63,10 +71,25 @@ function parseVersion(raw: string | null): number {
   return Number.isSafeInteger(value) && value >= 0 ? value : 0;
 }
 
-function buildRouter(deps: GatewayDeps, metrics: GatewayMetrics, log: Logger): Router<Handler> {
-  const { config, redis } = deps;
-  const authenticate = createAuthenticator({ redis, digester: new KeyDigester(deps.secrets.master), timeoutMs: REDIS_TIMEOUT_MS });
-  const bodyLimit = config.http.gatewayBodyLimitBytes;
+/** Proxy routes: the client dialect, operation and scope of each (DESIGN §7). */
+const PROXY_SPECS: Readonly<Record<string, ProxyRoute>> = {
+  openai_chat_completions: { op: 'chat', format: 'openai', scope: 'chat', modelFrom: 'body', streamFrom: 'body' },
+  openai_completions: { op: 'completions', format: 'openai', scope: 'completions', modelFrom: 'body', streamFrom: 'body' },
+  openai_embeddings: { op: 'embeddings', format: 'openai', scope: 'embeddings', modelFrom: 'body', streamFrom: 'body' },
+  openai_responses: { op: 'responses', format: 'openai', scope: 'responses', modelFrom: 'body', streamFrom: 'body' },
+  anthropic_messages: { op: 'messages', format: 'anthropic', scope: 'chat', modelFrom: 'body', streamFrom: 'body' },
+  anthropic_count_tokens: { op: 'count_tokens', format: 'anthropic', scope: 'chat', modelFrom: 'body', streamFrom: 'body' },
+  gemini_generate_content: { op: 'generate_content', format: 'gemini', scope: 'chat', modelFrom: 'path', streamFrom: 'operation' },
+  gemini_stream_generate_content: { op: 'stream_generate_content', format: 'gemini', scope: 'chat', modelFrom: 'path', streamFrom: 'operation' },
+};
+
+interface GatewayParts {
+  proxy: ProxyDeps;
+  logBuffer: LogBuffer;
+}
+
+function buildRouter(deps: GatewayDeps, parts: GatewayParts, metrics: GatewayMetrics, log: Logger): Router<Handler> {
+  const { redis } = deps;
 
   const health: Handler = async ({ res }) => {
     let version: number | null = null;
@@ -77,34 +100,42 @@ function buildRouter(deps: GatewayDeps, metrics: GatewayMetrics, log: Logger): R
     } catch (err) {
       log.debug({ err: { message: (err as Error).message } }, 'health: redis is down');
     }
+    const snapshot = parts.proxy.replica.snapshot;
     sendJson(
       res,
       up ? 200 : 503,
-      { status: up ? 'ok' : 'unavailable', redis: up ? 'up' : 'down', config_version: version },
+      {
+        status: up ? 'ok' : 'unavailable',
+        redis: up ? 'up' : 'down',
+        config_version: version,
+        loaded_config_version: snapshot.version,
+        providers: snapshot.providers.size,
+      },
       { 'Cache-Control': 'no-store' },
     );
   };
 
   const prometheus: Handler = async ({ res }) => {
+    const stats = parts.logBuffer.stats();
+    metrics.logBuffer(stats.depth, stats.dropped);
     sendText(res, 200, await metrics.registry.metrics(), metrics.registry.contentType);
   };
 
-  const proxy: Handler = async ({ req, url }) => {
-    if (declaredLengthExceeds(req, bodyLimit)) throw gatewayErrors.payloadTooLarge(bodyLimit);
-    const extracted = extractClientKey(req.headers, url.searchParams);
-    if (!extracted) throw gatewayErrors.missingApiKey();
-    await authenticate(extracted.key);
-    if (req.method === 'POST') {
-      await readBoundedBody(req, bodyLimit).catch((err: unknown) => {
-        throw err instanceof BodyTooLargeError ? gatewayErrors.payloadTooLarge(bodyLimit) : err;
-      });
-    }
-    // Placeholder until the gateway issue: the key is valid, forwarding does not exist yet.
-    throw gatewayErrors.notImplemented();
+  const proxy = (spec: ProxyRoute): Handler => async (ctx) => {
+    await handleProxy(parts.proxy, spec, { req: ctx.req, res: ctx.res, url: ctx.url, requestId: ctx.requestId, params: ctx.params });
+  };
+
+  const models = (format: 'openai' | 'gemini'): Handler => async (ctx) => {
+    const listed = await listModels(parts.proxy, { req: ctx.req, url: ctx.url });
+    sendJson(ctx.res, 200, format === 'openai' ? openaiModelList(listed) : geminiModelList(listed));
   };
 
   const router = new Router<Handler>().add('GET', '/health', 'health', health).add('GET', '/metrics', 'metrics', prometheus);
-  for (const [method, path, id] of PROXY_ROUTES) router.add(method, path, id, proxy);
+  for (const [method, path, id] of PROXY_ROUTES) {
+    if (id === 'openai_models') router.add(method, path, id, models('openai'));
+    else if (id === 'gemini_models') router.add(method, path, id, models('gemini'));
+    else router.add(method, path, id, proxy(PROXY_SPECS[id]!));
+  }
   return router;
 }
 
@@ -112,7 +143,42 @@ export async function startGateway(deps: GatewayDeps & { port?: number; host?: s
   const { config } = deps;
   const log = deps.logger.child({ module: 'gateway' });
   const metrics = createGatewayMetrics();
-  const router = buildRouter(deps, metrics, log);
+  const subscriber = deps.redis.duplicate({ connectionName: 'ez-api:gateway-subscriber', enableOfflineQueue: true, maxRetriesPerRequest: null });
+  subscriber.on('error', () => {});
+  const tokens = new TokenCache(deps.redis);
+  const replica = new ConfigReplica(deps.redis, subscriber, log, { onKeyInvalidated: (digest) => tokens.invalidate(digest) });
+  await replica.start();
+  const queues = createQueues(config.redis, config.queuePrefix, ['logs', 'provider-events']);
+  const healthStore = createHealthStore({ backend: replica.snapshot.features.dp_state_store_backend, redis: deps.redis });
+  await healthStore.start();
+  const logBuffer = createQueueLogBuffer({ queues, log: config.log, logger: log });
+  const pools = new UpstreamPools();
+  const limits = limitsPort(deps.redis, (err) => log.debug({ err: { message: (err as Error).message } }, 'limiter degraded to local decisions'));
+  const proxyDeps: ProxyDeps = {
+    replica,
+    tokens,
+    digester: new KeyDigester(deps.secrets.master),
+    pools,
+    limits,
+    health: healthPort(healthStore, log),
+    events: providerEventsPort(queues, log),
+    logs: { push: (record) => logBuffer.push(record) },
+    logger: log,
+    limitsConfig: {
+      bodyLimitBytes: config.http.gatewayBodyLimitBytes,
+      // Tool schemas nest deeper than admin payloads; hostile depth is still refused before parsing.
+      maxJsonDepth: 128,
+      maxAttempts: 4,
+      connectTimeoutMs: 5_000,
+      firstByteTimeoutMs: 60_000,
+      idleTimeoutMs: 60_000,
+      requestTimeoutMs: 10 * 60_000,
+      maxUpstreamBodyBytes: 64 * 1024 * 1024,
+    },
+    now: Date.now,
+    random: Math.random,
+  };
+  const router = buildRouter(deps, { proxy: proxyDeps, logBuffer }, metrics, log);
   const inFlight = new Set<ServerResponse>();
   let closing = false;
   let lastUnavailableLog = 0;
@@ -201,6 +267,13 @@ export async function startGateway(deps: GatewayDeps & { port?: number; host?: s
         } finally {
           clearTimeout(force);
         }
+        // After the last response: flush what they logged, then let go of everything else.
+        await logBuffer.close(config.http.shutdownTimeoutMs);
+        await replica.close();
+        await healthStore.close();
+        await pools.close();
+        await queues.close();
+        subscriber.disconnect();
       })();
       return closed;
     },

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { RedisKeys, type TokenRecord } from '../../lib/redis-layout.js';
+import { redisCall } from '../redis-call.js';
 
 /** A child key's auth record (`auth:token:<digest>`), parsed once per cache fill. */
 export interface TokenView {
@@ -65,6 +66,8 @@ export interface TokenCacheOptions {
   ttlMs?: number;
   /** TTL for unknown digests, so a flood of bad keys costs one lookup each per window. Default 5 s. */
   missingTtlMs?: number;
+  /** Bound on a Redis read; past it the request is answered 503 instead of hanging. Default 1 s. */
+  redisTimeoutMs?: number;
 }
 
 /**
@@ -76,6 +79,7 @@ export class TokenCache {
   private readonly pending = new Map<string, Promise<TokenView | undefined>>();
   private generation = 0;
   private readonly missingTtlMs: number;
+  private readonly redisTimeoutMs: number;
 
   constructor(
     private readonly redis: Redis,
@@ -83,6 +87,7 @@ export class TokenCache {
   ) {
     this.cache = new LRUCache<string, Entry>({ max: options.max ?? 100_000, ttl: options.ttlMs ?? 300_000 });
     this.missingTtlMs = options.missingTtlMs ?? 5_000;
+    this.redisTimeoutMs = options.redisTimeoutMs ?? 1_000;
   }
 
   /** The record for a digest; rejects only when Redis cannot be read. */
@@ -92,8 +97,7 @@ export class TokenCache {
     let load = this.pending.get(digest);
     if (!load) {
       const generation = this.generation;
-      load = this.redis
-        .hgetall(RedisKeys.token(digest))
+      load = redisCall(this.redis, this.redisTimeoutMs, () => this.redis.hgetall(RedisKeys.token(digest)))
         .then((record) => {
           const token = Object.keys(record).length === 0 ? undefined : parseToken(record);
           // An invalidation that arrived while reading wins: do not cache what may be stale.

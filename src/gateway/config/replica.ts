@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../lib/logger.js';
+import { redisCall } from '../redis-call.js';
 import {
   CONFIG_REFRESH_CHANNEL,
   RedisKeys,
@@ -129,6 +130,8 @@ export class ConfigReplica {
   private timer: NodeJS.Timeout | undefined;
   private reloading: Promise<void> | undefined;
   private closed = false;
+  /** Set when a load failed: the next successful poll reloads whatever the version says. */
+  private needsReload = false;
 
   constructor(
     private readonly redis: Redis,
@@ -142,17 +145,46 @@ export class ConfigReplica {
     return this.current;
   }
 
+  /**
+   * A master by id: from the snapshot, else read once from Redis (a key may arrive before its
+   * master's refresh message is handled). Rejects only when Redis cannot be read.
+   */
+  async master(id: number): Promise<MasterView | undefined> {
+    const known = this.current.masters.get(id);
+    if (known) return known;
+    const master = parseMaster(await redisCall(this.redis, 1_000, () => this.redis.hgetall(RedisKeys.master(id))));
+    if (master && !this.current.masters.has(id)) {
+      const masters = new Map(this.current.masters).set(id, master);
+      this.current = { ...this.current, masters, namespaces: namespacesOf(this.current.bindings, masters) };
+    }
+    return master;
+  }
+
   /** Loads everything, subscribes to refreshes and starts the version poll. */
   async start(): Promise<void> {
     this.subscriber.on('message', (channel: string, message: string) => {
       if (channel === CONFIG_REFRESH_CHANNEL) this.onMessage(message);
     });
     // Re-subscribing after a reconnect is ioredis' job (autoResubscribe); a reload covers the gap.
-    this.subscriber.on('ready', () => void this.reload('subscriber reconnected'));
-    await this.subscriber.subscribe(CONFIG_REFRESH_CHANNEL);
-    await this.reload('start');
+    // (Re)subscribe on every connection, then reload to cover what was missed while away.
+    const subscribe = () =>
+      this.subscriber.subscribe(CONFIG_REFRESH_CHANNEL).catch((err: unknown) => {
+        this.log.warn({ err: { message: (err as Error).message } }, 'could not subscribe to config refreshes; polling config:version meanwhile');
+      });
+    this.subscriber.on('ready', () => {
+      void subscribe();
+      void this.reload('subscriber reconnected').catch(() => undefined);
+    });
+    if (this.subscriber.status === 'ready') void subscribe();
     this.timer = setInterval(() => void this.poll(), this.pollMs);
     this.timer.unref();
+    try {
+      await this.reload('start');
+    } catch (err) {
+      // Serve what can be served (health says 503) and load as soon as Redis answers.
+      this.log.error({ err: { message: (err as Error).message } }, 'config could not be loaded from Redis at start; retrying every second');
+      this.needsReload = true;
+    }
   }
 
   async close(): Promise<void> {
@@ -200,7 +232,10 @@ export class ConfigReplica {
     try {
       const version = Number((await this.redis.get(RedisKeys.configVersion)) ?? 0);
       // Ahead: a refresh message was missed. Behind: Redis was emptied or replaced.
-      if (version !== this.current.version) await this.reload(`config:version ${this.current.version} → ${version}`);
+      if (version !== this.current.version || this.needsReload) {
+        await this.reload(`config:version ${this.current.version} → ${version}`);
+        this.needsReload = false;
+      }
     } catch (err) {
       this.log.debug({ err: { message: (err as Error).message } }, 'config version poll failed');
     }

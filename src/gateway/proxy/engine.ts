@@ -1,0 +1,544 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { redactString, type Logger } from '../../lib/logger.js';
+import { jsonDepthExceeds } from '../../lib/json-depth.js';
+import { BodyTooLargeError, declaredLengthExceeds, readBoundedBody } from '../../lib/read-body.js';
+import type { KeyDigester } from '../../lib/key-digest.js';
+import type { ProviderSnapshot } from '../../lib/redis-layout.js';
+import { checkKey, defaultNamespaceOf, effectiveNamespaces, modelAllowed, scopeAllows, type ScopeFamily } from '../auth/authorize.js';
+import { extractClientKey } from '../auth/extract-key.js';
+import type { TokenCache, TokenView } from '../auth/token-cache.js';
+import type { ConfigReplica, MasterView } from '../config/replica.js';
+import { gatewayErrors, GatewayError, type ClientFormat } from '../errors.js';
+import { adapterFor } from '../providers/registry.js';
+import { upstreamHeaders } from '../providers/headers.js';
+import { ProviderConfigError } from '../providers/adapter.js';
+import { createSseParser } from '../sse.js';
+import { estimateTokens } from '../translate/usage.js';
+import { parseModelRef } from '../routing/model-ref.js';
+import { findBinding, planAttempts, type Attempt } from '../routing/plan.js';
+import type { Operation, RequestLogRecord, Usage } from '../types.js';
+import type { Bridge, BridgeResponseContext } from './bridge.js';
+import { bridgeFor } from './bridges.js';
+import type { HealthPort, LimitsPort, ProviderEventsPort } from './ports.js';
+import { classifyTransportError, type TransportFailure, type UpstreamPools } from './upstream-pool.js';
+
+/**
+ * The proxy request flow of DESIGN §6, for every client dialect: key → checks → model → binding →
+ * limits → weighted attempts with failover before the first byte → stream back → usage → log.
+ * Everything the flow reads comes from the in-memory replica and the key cache; the only Redis
+ * round trip on a cached key is the one admission script.
+ */
+
+export interface ProxyRoute {
+  op: Operation;
+  format: ClientFormat;
+  scope: ScopeFamily;
+  /** Gemini carries the model in the path (`{model}`); the others in the body. */
+  modelFrom: 'body' | 'path';
+  /** Gemini streams by operation; the others by `stream: true`. */
+  streamFrom: 'body' | 'operation';
+}
+
+export interface ProxyDeps {
+  replica: ConfigReplica;
+  tokens: TokenCache;
+  digester: KeyDigester;
+  pools: UpstreamPools;
+  limits: LimitsPort;
+  health: HealthPort;
+  events: ProviderEventsPort;
+  logs: { push(record: RequestLogRecord): void };
+  logger: Logger;
+  limitsConfig: {
+    bodyLimitBytes: number;
+    maxJsonDepth: number;
+    maxAttempts: number;
+    /** Defaults when a provider group sets none (ms). */
+    connectTimeoutMs: number;
+    firstByteTimeoutMs: number;
+    idleTimeoutMs: number;
+    requestTimeoutMs: number;
+    /** Largest non-streamed upstream body read into memory (bytes). */
+    maxUpstreamBodyBytes: number;
+  };
+  now(): number;
+  random(): number;
+}
+
+export interface ProxyRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  requestId: string;
+  params: Readonly<Record<string, string>>;
+}
+
+/** Where a finished request stands, for its log record. */
+interface Outcome {
+  status: number;
+  errorCode: string | null;
+  errorMessage: string | null;
+  attempts: number;
+  attempt?: Attempt;
+  usage?: Usage;
+  usageSource: RequestLogRecord['usage_source'];
+  ttftMs: number | null;
+  abortReason: string | null;
+  namespace: string | null;
+  model: string | null;
+  stream: boolean;
+  key?: TokenView;
+  upstreamFormat: ClientFormat | null;
+}
+
+const RETRYABLE_STATUS = new Set([408, 409, 425, 429, 500, 502, 503, 504, 529]);
+
+function parseRetryAfterMs(value: string | string[] | undefined, nowMs: number): number | undefined {
+  const raw = Array.isArray(value) ? value[0] : value;
+  if (!raw) return undefined;
+  const seconds = Number(raw);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1_000, 3_600_000);
+  const date = Date.parse(raw);
+  return Number.isFinite(date) ? Math.max(0, Math.min(date - nowMs, 3_600_000)) : undefined;
+}
+
+function clientIp(req: IncomingMessage): string | undefined {
+  return req.socket.remoteAddress ?? undefined;
+}
+
+async function readJsonBody(req: IncomingMessage, limits: ProxyDeps['limitsConfig']): Promise<{ raw: Buffer; body: Record<string, unknown> }> {
+  let raw: Buffer;
+  try {
+    raw = await readBoundedBody(req, limits.bodyLimitBytes);
+  } catch (err) {
+    if (err instanceof BodyTooLargeError) throw gatewayErrors.payloadTooLarge(limits.bodyLimitBytes);
+    throw gatewayErrors.invalidBody('The request body could not be read');
+  }
+  const text = raw.toString('utf8');
+  if (jsonDepthExceeds(text, limits.maxJsonDepth)) throw gatewayErrors.invalidBody(`The request body nests deeper than ${limits.maxJsonDepth} levels`);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw gatewayErrors.invalidJson();
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw gatewayErrors.invalidBody('The request body must be a JSON object');
+  return { raw, body: body as Record<string, unknown> };
+}
+
+/** Authenticates the client key: every failure is the same 401; Redis trouble is a 503. */
+export async function authenticate(deps: ProxyDeps, request: Pick<ProxyRequest, 'req' | 'url' | 'requestId'>): Promise<{ token: TokenView; master: MasterView }> {
+  const extracted = extractClientKey(request.req.headers, request.url.searchParams);
+  if (!extracted) throw gatewayErrors.missingApiKey();
+  if (!/^[\x21-\x7e]{8,512}$/.test(extracted.key)) throw gatewayErrors.invalidApiKey();
+  let token: TokenView | undefined;
+  try {
+    token = await deps.tokens.get(deps.digester.digest(extracted.key));
+  } catch (err) {
+    throw gatewayErrors.unavailable(err);
+  }
+  if (!token) throw gatewayErrors.invalidApiKey();
+  let master: MasterView | undefined;
+  try {
+    master = await deps.replica.master(token.masterId);
+  } catch (err) {
+    throw gatewayErrors.unavailable(err);
+  }
+  const refusal = checkKey(token, master, deps.now(), clientIp(request.req));
+  if (refusal || !master) {
+    deps.logger.debug({ requestId: request.requestId, keyId: token.id, refusal }, 'client key refused');
+    throw gatewayErrors.invalidApiKey();
+  }
+  return { token, master };
+}
+
+export async function handleProxy(deps: ProxyDeps, route: ProxyRoute, request: ProxyRequest): Promise<void> {
+  const started = deps.now();
+  const { res } = request;
+  const outcome: Outcome = {
+    status: 0,
+    errorCode: null,
+    errorMessage: null,
+    attempts: 0,
+    usageSource: null,
+    ttftMs: null,
+    abortReason: null,
+    namespace: null,
+    model: null,
+    stream: false,
+    upstreamFormat: null,
+  };
+  // Client disconnect aborts the upstream in every phase (waiting, streaming).
+  const abort = new AbortController();
+  const onClose = () => {
+    if (!res.writableFinished) {
+      outcome.abortReason ??= 'client_disconnected';
+      abort.abort(new Error('client disconnected'));
+    }
+  };
+  res.once('close', onClose);
+  let master: MasterView | undefined;
+  let settle: ((tokens: number) => Promise<void>) | undefined;
+  try {
+    // An announced oversized body is refused before anything else, and never read.
+    if (declaredLengthExceeds(request.req, deps.limitsConfig.bodyLimitBytes)) throw gatewayErrors.payloadTooLarge(deps.limitsConfig.bodyLimitBytes);
+    const auth = await authenticate(deps, request);
+    master = auth.master;
+    outcome.key = auth.token;
+    const { raw, body } = await readJsonBody(request.req, deps.limitsConfig);
+    const stream = route.streamFrom === 'operation' ? route.op === 'stream_generate_content' : body.stream === true;
+    outcome.stream = stream;
+    const requested = route.modelFrom === 'path' ? (request.params.model ?? '') : body.model;
+    if (typeof requested !== 'string' || requested.trim() === '') throw gatewayErrors.invalidBody('`model` is required and must be a string', 'model');
+    if (!scopeAllows(auth.token.scopes, route.scope)) throw gatewayErrors.forbidden(`This key may not use ${route.scope} endpoints`);
+
+    const snapshot = deps.replica.snapshot;
+    const ref = parseModelRef(requested, defaultNamespaceOf(auth.token, auth.master), snapshot.namespaces);
+    outcome.namespace = ref.namespace;
+    outcome.model = ref.model;
+    if (!effectiveNamespaces(auth.token, auth.master).includes(ref.namespace) || !modelAllowed(auth.token, ref.namespace, ref.model)) {
+      throw gatewayErrors.modelNotFound(requested);
+    }
+    const routeGroup = auth.token.group || auth.master.group;
+    const binding = findBinding(snapshot, ref.namespace, ref.model, routeGroup);
+    if (!binding) throw gatewayErrors.modelNotFound(requested);
+    const nowMs = deps.now();
+    const plan = planAttempts(binding, {
+      providers: snapshot.providers,
+      isAvailable: (id) => deps.health.isAvailable(id, nowMs),
+      random: deps.random,
+      nowMs,
+      maxAttempts: deps.limitsConfig.maxAttempts,
+      routeGroup,
+    });
+    if (plan.length === 0) throw gatewayErrors.noUpstream();
+
+    const admitted = await deps.limits.admit({
+      masterId: auth.master.id,
+      masterQps: auth.master.globalQps,
+      keyId: auth.token.id,
+      keyRpm: auth.token.rpmLimit,
+      keyTpm: auth.token.tpmLimit,
+      estimatedTokens: estimateTokens(raw.toString('utf8')) + Number(body.max_tokens ?? body.max_completion_tokens ?? 0),
+      requestId: request.requestId,
+    });
+    if (!admitted.ok) throw gatewayErrors.rateLimited(`Rate limit reached (${admitted.reason}: ${admitted.limit})`, admitted.retryAfterMs);
+    settle = admitted.settle;
+
+    await forward(deps, route, request, { raw, body, stream, publicModel: requested, plan, features: snapshot.features }, outcome, abort.signal);
+  } catch (err) {
+    const error = err instanceof GatewayError ? err : undefined;
+    if (!error) throw err;
+    outcome.status = error.status;
+    outcome.errorCode = error.code;
+    outcome.errorMessage = error.message;
+    throw err;
+  } finally {
+    res.off('close', onClose);
+    const total = (outcome.usage?.prompt_tokens ?? 0) + (outcome.usage?.completion_tokens ?? 0);
+    if (settle) void settle(total).catch(() => undefined);
+    if (outcome.key) deps.logs.push(logRecord(request, route, outcome, master, started, deps.now()));
+  }
+}
+
+interface ForwardInput {
+  raw: Buffer;
+  body: Record<string, unknown>;
+  stream: boolean;
+  publicModel: string;
+  plan: Attempt[];
+  features: Readonly<Record<string, string>>;
+}
+
+type AttemptFailure =
+  | { kind: 'transport'; failure: TransportFailure }
+  | { kind: 'status'; status: number; retryAfterMs?: number; message?: string }
+  | { kind: 'config'; message: string };
+
+async function forward(deps: ProxyDeps, route: ProxyRoute, request: ProxyRequest, input: ForwardInput, outcome: Outcome, signal: AbortSignal): Promise<void> {
+  const { res } = request;
+  const deadline = deps.now() + deps.limitsConfig.requestTimeoutMs;
+  let lastFailure: AttemptFailure | undefined;
+  for (const attempt of input.plan) {
+    if (signal.aborted) return;
+    if (deps.now() >= deadline) break;
+    const adapter = adapterFor(attempt.provider.type);
+    const bridge = adapter ? bridgeFor(route.op, route.format, adapter.wireFormat, input.features) : undefined;
+    if (!adapter || !bridge || !adapter.supports(bridge.upstreamOp(input.stream))) {
+      lastFailure = { kind: 'config', message: `provider ${attempt.provider.id} cannot serve ${route.op} for ${route.format} clients` };
+      continue;
+    }
+    outcome.attempts++;
+    outcome.attempt = attempt;
+    outcome.upstreamFormat = adapter.wireFormat;
+    const provider = attempt.provider;
+    const timeouts = {
+      connect: provider.timeouts.connect_ms ?? deps.limitsConfig.connectTimeoutMs,
+      firstByte: provider.timeouts.first_byte_ms ?? deps.limitsConfig.firstByteTimeoutMs,
+      idle: provider.timeouts.idle_ms ?? deps.limitsConfig.idleTimeoutMs,
+    };
+    let target;
+    let body: Buffer | string;
+    try {
+      body = bridge.requestBody({ body: input.body, raw: input.raw, publicModel: input.publicModel, upstreamModel: attempt.upstreamModel, stream: input.stream });
+      if (adapter.wrapBody) {
+        body = JSON.stringify(
+          adapter.wrapBody(JSON.parse(body.toString()) as Record<string, unknown>, {
+            op: bridge.upstreamOp(input.stream),
+            provider,
+            upstreamModel: attempt.upstreamModel,
+            stream: input.stream,
+            requestId: request.requestId,
+          }),
+        );
+      }
+      target = adapter.target({ op: bridge.upstreamOp(input.stream), provider, upstreamModel: attempt.upstreamModel, stream: input.stream });
+    } catch (err) {
+      if (err instanceof ProviderConfigError) {
+        lastFailure = { kind: 'config', message: err.message };
+        continue;
+      }
+      throw err; // translation refusals (400) and the like end the request
+    }
+    const attemptStarted = deps.now();
+    let upstream;
+    try {
+      const pool = deps.pools.get(target.origin, { connectTimeoutMs: timeouts.connect });
+      upstream = await pool.request({
+        method: 'POST',
+        path: target.path,
+        headers: { ...upstreamHeaders(target.headers, request.req.headers, bridge.upstreamOp(input.stream)), 'content-length': String(Buffer.byteLength(body)) },
+        body,
+        signal,
+        headersTimeout: Math.max(1, Math.min(timeouts.firstByte, deadline - attemptStarted)),
+        bodyTimeout: timeouts.idle,
+      });
+    } catch (err) {
+      if (signal.aborted) return;
+      const failure = classifyTransportError(err);
+      deps.health.recordFailure(provider.id, deps.now());
+      deps.logger.debug({ requestId: request.requestId, provider: provider.id, failure }, 'upstream attempt failed');
+      lastFailure = { kind: 'transport', failure };
+      continue;
+    }
+
+    if (upstream.statusCode >= 200 && upstream.statusCode < 300) {
+      deps.health.recordSuccess(provider.id, deps.now());
+      const ctx: BridgeResponseContext = {
+        requestId: request.requestId,
+        publicModel: input.publicModel,
+        created: Math.floor(deps.now() / 1_000),
+        clientWantsUsage: (input.body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true,
+      };
+      const upstreamStreams = input.stream || adapter.alwaysStreams;
+      if (input.stream) await relayStream(deps, request, bridge, adapter.unwrapEvent, upstream.body, ctx, outcome, signal);
+      else if (upstreamStreams) await relayAggregated(upstream.body);
+      else await relayJson(deps, res, bridge, adapter.unwrapEvent, upstream.body, upstream.headers, ctx, outcome);
+      return;
+    }
+
+    // An error before any byte reached the client: decide whether another attempt may help.
+    const status = upstream.statusCode;
+    const text = await readLimited(upstream.body, 64 * 1024).catch(() => '');
+    const message = bridge.errorMessage(safeJson(text));
+    const retryAfterMs = parseRetryAfterMs(upstream.headers['retry-after'], deps.now());
+    if (status === 401 || status === 403) {
+      deps.health.recordFailure(provider.id, deps.now());
+      if (provider.auto_ban) {
+        deps.health.ban(provider.id, `upstream answered ${status}`, null);
+        deps.events.autoBan({ apiKeyId: provider.id, reason: `upstream answered ${status}`, until: null, statusCode: status, at: new Date(deps.now()).toISOString() });
+      }
+      lastFailure = { kind: 'status', status: 502, message: 'The upstream provider refused the gateway credentials' };
+      continue;
+    }
+    if (status === 429) {
+      deps.health.coolDown(provider.id, deps.now() + (retryAfterMs ?? 30_000));
+      lastFailure = { kind: 'status', status, retryAfterMs: retryAfterMs ?? 1_000, ...(message ? { message } : {}) };
+      continue;
+    }
+    if (RETRYABLE_STATUS.has(status) || status >= 500) {
+      deps.health.recordFailure(provider.id, deps.now());
+      lastFailure = { kind: 'status', status, ...(message ? { message } : {}) };
+      continue;
+    }
+    // 400 and friends: the request itself is wrong; another upstream would say the same.
+    throw new GatewayError(status === 404 ? 'model_not_found' : 'invalid_request', redactString(message ?? `The upstream provider refused the request (${status})`));
+  }
+  throw failureToError(lastFailure);
+}
+
+function failureToError(failure: AttemptFailure | undefined): GatewayError {
+  if (!failure || failure.kind === 'config') return gatewayErrors.noUpstream();
+  if (failure.kind === 'transport') {
+    return failure.failure === 'first_byte_timeout' || failure.failure === 'connect_timeout' || failure.failure === 'idle_timeout'
+      ? gatewayErrors.upstreamTimeout()
+      : gatewayErrors.upstreamFailed();
+  }
+  if (failure.status === 429) return gatewayErrors.rateLimited('The upstream provider is rate limiting; retry later', failure.retryAfterMs ?? 1_000);
+  return gatewayErrors.upstreamFailed(failure.message ? `The upstream provider failed: ${redactString(failure.message)}` : undefined);
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+async function readLimited(body: AsyncIterable<Buffer>, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) throw new Error(`upstream body exceeds ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function relayJson(
+  deps: ProxyDeps,
+  res: ServerResponse,
+  bridge: Bridge,
+  unwrap: ((payload: Record<string, unknown>) => Record<string, unknown>) | undefined,
+  body: AsyncIterable<Buffer>,
+  headers: Record<string, string | string[] | undefined>,
+  ctx: BridgeResponseContext,
+  outcome: Outcome,
+): Promise<void> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > deps.limitsConfig.maxUpstreamBodyBytes) throw gatewayErrors.upstreamFailed('The upstream response is too large');
+    chunks.push(chunk);
+  }
+  const raw = Buffer.concat(chunks);
+  const parsed = safeJson(raw.toString('utf8'));
+  if (typeof parsed !== 'object' || parsed === null) throw gatewayErrors.upstreamFailed('The upstream answered with something other than JSON');
+  const upstreamJson = unwrap ? unwrap(parsed as Record<string, unknown>) : (parsed as Record<string, unknown>);
+  const { body: out, usage } = bridge.response(upstreamJson, unwrap ? Buffer.from(JSON.stringify(upstreamJson)) : raw, ctx);
+  outcome.usage = usage;
+  outcome.usageSource = usage ? 'upstream' : 'estimated';
+  outcome.status = 200;
+  const type = headers['content-type'];
+  res.writeHead(200, { 'content-type': typeof type === 'string' && bridge.clientFormat === bridge.upstreamFormat ? type : 'application/json', 'content-length': Buffer.byteLength(out) });
+  res.end(out);
+  outcome.ttftMs = deps.now() - (outcome.ttftMs ?? deps.now());
+}
+
+/** Writes and waits for the socket to drain: a slow client slows the upstream read, never buffers it. */
+async function write(res: ServerResponse, text: string): Promise<void> {
+  if (text === '' || res.destroyed) return;
+  if (!res.write(text)) await new Promise<void>((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+async function relayStream(
+  deps: ProxyDeps,
+  request: ProxyRequest,
+  bridge: Bridge,
+  unwrap: ((payload: Record<string, unknown>) => Record<string, unknown>) | undefined,
+  body: AsyncIterable<Buffer> & { destroy?(err?: Error): void },
+  ctx: BridgeResponseContext,
+  outcome: Outcome,
+  signal: AbortSignal,
+): Promise<void> {
+  const { res } = request;
+  const started = deps.now();
+  const translator = bridge.stream(ctx);
+  const parser = createSseParser();
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no', 'x-request-id': request.requestId });
+  res.flushHeaders();
+  outcome.status = 200;
+  const emit = async (events: ReturnType<typeof parser.push>) => {
+    for (const event of events) {
+      let e = event;
+      if (unwrap && e.data && e.data !== '[DONE]') {
+        const parsed = safeJson(e.data);
+        if (typeof parsed === 'object' && parsed !== null) e = { ...e, data: JSON.stringify(unwrap(parsed as Record<string, unknown>)) };
+      }
+      const out = translator.push(e);
+      if (out && outcome.ttftMs === null) outcome.ttftMs = deps.now() - started;
+      await write(res, out);
+    }
+  };
+  try {
+    for await (const chunk of body) {
+      if (signal.aborted) break;
+      await emit(parser.push(chunk));
+    }
+    if (!signal.aborted) {
+      await emit(parser.end());
+      await write(res, translator.end());
+    }
+  } catch (err) {
+    if (!signal.aborted) {
+      outcome.abortReason = `upstream_${classifyTransportError(err)}`;
+      outcome.errorCode = 'upstream_stream_failed';
+      outcome.errorMessage = 'The upstream stream failed after it had started';
+      await write(res, translator.fail('The upstream stream failed; the response is incomplete')).catch(() => undefined);
+    }
+  } finally {
+    const usage = translator.usage();
+    if (usage) {
+      outcome.usage = usage;
+      outcome.usageSource = 'upstream';
+    } else {
+      outcome.usage = { prompt_tokens: 0, completion_tokens: estimateTokens(translator.deliveredText()), cache_read_tokens: 0, cache_write_tokens: 0 };
+      outcome.usageSource = 'estimated';
+    }
+    if (!res.destroyed) res.end();
+  }
+}
+
+/**
+ * An upstream that always streams (Codex) for a client that did not ask to. Aggregating such a
+ * stream into one JSON answer is not built yet: the client is told to ask for a stream.
+ */
+async function relayAggregated(body: AsyncIterable<Buffer> & { destroy?(err?: Error): void }): Promise<never> {
+  body.destroy?.();
+  throw new GatewayError('invalid_request', 'This model is only available as a stream; send `stream: true`', { param: 'stream' });
+}
+
+function logRecord(request: ProxyRequest, route: ProxyRoute, outcome: Outcome, master: MasterView | undefined, started: number, ended: number): RequestLogRecord {
+  const provider: ProviderSnapshot | undefined = outcome.attempt?.provider;
+  return {
+    request_id: request.requestId,
+    created_at: new Date(started).toISOString(),
+    master_id: master?.id ?? outcome.key?.masterId ?? null,
+    key_id: outcome.key?.id ?? null,
+    namespace: outcome.namespace,
+    model: outcome.model,
+    upstream_model: outcome.attempt?.upstreamModel ?? null,
+    provider_group_id: provider?.group_id ?? null,
+    api_key_id: provider?.id ?? null,
+    format_in: route.format,
+    format_out: outcome.upstreamFormat,
+    stream: outcome.stream,
+    status_code: outcome.status || 500,
+    error_code: outcome.errorCode,
+    error_message: outcome.errorMessage ? redactString(outcome.errorMessage).slice(0, 1_000) : null,
+    latency_ms: Math.max(0, Math.round(ended - started)),
+    ttft_ms: outcome.ttftMs === null ? null : Math.round(outcome.ttftMs),
+    prompt_tokens: outcome.usage?.prompt_tokens ?? 0,
+    completion_tokens: outcome.usage?.completion_tokens ?? 0,
+    cache_read_tokens: outcome.usage?.cache_read_tokens ?? 0,
+    cache_write_tokens: outcome.usage?.cache_write_tokens ?? 0,
+    cost_list: 0,
+    cost_actual: 0,
+    usage_source: outcome.usageSource,
+    client_ip: clientIp(request.req) ?? null,
+    attempts: outcome.attempts,
+    request_body: null,
+    abort_reason: outcome.abortReason,
+  };
+}

@@ -1,0 +1,55 @@
+import type { Redis } from 'ioredis';
+import { providerEventJobId } from '../../../jobs/provider-events/definition.js';
+import { enqueue, type QueueSet } from '../../../jobs/queues.js';
+import type { Logger } from '../../lib/logger.js';
+import type { HealthStore } from '../health/index.js';
+import { createLimiter } from '../limits/index.js';
+import type { HealthPort, LimitsPort, ProviderEventsPort } from './ports.js';
+
+/**
+ * Adapters from the engine's narrow ports to the real parts: the Redis limiter, the health store
+ * picked by `dp_state_store_backend`, and the provider-events queue.
+ */
+
+export function limitsPort(redis: Redis, onError: (err: unknown) => void): LimitsPort {
+  const limiter = createLimiter(redis, { onError });
+  return {
+    async admit(request) {
+      const result = await limiter.admit(request);
+      if (!result.ok) return result;
+      return { ok: true, settle: (tokens) => limiter.settle(result.reservation, tokens) };
+    },
+  };
+}
+
+/** A ban the gateway imposes itself lasts until the control plane's own status takes over. */
+const LOCAL_BAN_MS = 10 * 60_000;
+
+export function healthPort(store: HealthStore, log: Logger): HealthPort {
+  const report = (what: string) => (err: unknown) => log.warn({ err: { message: (err as Error).message } }, `health store: ${what} failed`);
+  return {
+    isAvailable: (id, nowMs) => store.isAvailable(id, nowMs),
+    recordSuccess: (id, nowMs) => store.record(id, true, nowMs),
+    recordFailure: (id, nowMs) => store.record(id, false, nowMs),
+    coolDown: (id, untilMs) => void store.coolDown(id, Math.max(0, untilMs - Date.now())).catch(report('cool down')),
+    ban: (id, reason, untilMs) => void store.ban(id, reason, untilMs ?? Date.now() + LOCAL_BAN_MS).catch(report('ban')),
+  };
+}
+
+export function providerEventsPort(queues: QueueSet, log: Logger): ProviderEventsPort {
+  return {
+    autoBan(event) {
+      const payload = {
+        type: 'auto_ban' as const,
+        api_key_id: event.apiKeyId,
+        reason: event.reason,
+        until: event.until,
+        status_code: event.statusCode,
+        at: event.at,
+      };
+      enqueue(queues, 'provider-events', payload, { jobId: providerEventJobId(payload) }).catch((err: unknown) =>
+        log.warn({ err: { message: (err as Error).message }, apiKeyId: event.apiKeyId }, 'could not report an auto-ban; the gateway still avoids the key'),
+      );
+    },
+  };
+}
