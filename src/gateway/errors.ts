@@ -35,7 +35,6 @@ const ERROR_TABLE = {
   upstream_error: { status: 502, openai: 'server_error', anthropic: 'api_error', gemini: 'UNAVAILABLE' },
   upstream_timeout: { status: 504, openai: 'server_error', anthropic: 'api_error', gemini: 'DEADLINE_EXCEEDED' },
   no_upstream: { status: 503, openai: 'server_error', anthropic: 'overloaded_error', gemini: 'UNAVAILABLE' },
-  not_implemented: { status: 501, openai: 'server_error', anthropic: 'api_error', gemini: 'UNIMPLEMENTED' },
   service_unavailable: { status: 503, openai: 'server_error', anthropic: 'api_error', gemini: 'UNAVAILABLE' },
 } as const satisfies Record<string, ErrorRow>;
 
@@ -78,7 +77,6 @@ export const gatewayErrors = {
       headers: { 'Retry-After': '1' },
       cause,
     }),
-  notImplemented: () => new GatewayError('not_implemented', 'Proxying is not implemented yet on this gateway'),
   invalidJson: () => new GatewayError('invalid_request', 'Request body is not valid JSON'),
   invalidBody: (message: string, param?: string) => new GatewayError('invalid_request', message, param ? { param } : {}),
   forbidden: (message: string) => new GatewayError('forbidden', message),

@@ -45,7 +45,7 @@ describe('gateway errors', () => {
       },
       { error: gatewayErrors.payloadTooLarge(10), format: 'anthropic', status: 413, body: { type: 'error', error: { type: 'request_too_large', message: 'Request body exceeds the limit of 10 bytes' } } },
       { error: gatewayErrors.unavailable(), format: 'gemini', status: 503, body: { error: { code: 503, message: gatewayErrors.unavailable().message, status: 'UNAVAILABLE' } } },
-      { error: gatewayErrors.notImplemented(), format: 'gemini', status: 501, body: { error: { code: 501, message: gatewayErrors.notImplemented().message, status: 'UNIMPLEMENTED' } } },
+      { error: gatewayErrors.noUpstream(), format: 'gemini', status: 503, body: { error: { code: 503, message: gatewayErrors.noUpstream().message, status: 'UNAVAILABLE' } } },
     ];
     for (const c of cases) {
       it(`${c.error.code} in ${c.format} shape`, () => {
