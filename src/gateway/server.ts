@@ -142,7 +142,6 @@ function buildRouter(deps: GatewayDeps, parts: GatewayParts, metrics: GatewayMet
 export async function startGateway(deps: GatewayDeps & { port?: number; host?: string }): Promise<RunningServer> {
   const { config } = deps;
   const log = deps.logger.child({ module: 'gateway' });
-  const metrics = createGatewayMetrics();
   const subscriber = deps.redis.duplicate({ connectionName: 'ez-api:gateway-subscriber', enableOfflineQueue: true, maxRetriesPerRequest: null });
   subscriber.on('error', () => {});
   const tokens = new TokenCache(deps.redis);
@@ -151,6 +150,13 @@ export async function startGateway(deps: GatewayDeps & { port?: number; host?: s
   const queues = createQueues(config.redis, config.queuePrefix, ['logs', 'provider-events']);
   const healthStore = createHealthStore({ backend: replica.snapshot.features.dp_state_store_backend, redis: deps.redis });
   await healthStore.start();
+  const metrics = createGatewayMetrics({
+    unavailableUpstreamKeys: () => {
+      let count = 0;
+      for (const id of replica.snapshot.providers.keys()) if (!healthStore.isAvailable(id)) count++;
+      return count;
+    },
+  });
   const logBuffer = createQueueLogBuffer({ queues, log: config.log, logger: log });
   const pools = new UpstreamPools();
   const limits = limitsPort(deps.redis, (err) => log.debug({ err: { message: (err as Error).message } }, 'limiter degraded to local decisions'));
@@ -163,6 +169,7 @@ export async function startGateway(deps: GatewayDeps & { port?: number; host?: s
     health: healthPort(healthStore, log),
     events: providerEventsPort(queues, log),
     logs: { push: (record) => logBuffer.push(record) },
+    metrics,
     logger: log,
     limitsConfig: {
       bodyLimitBytes: config.http.gatewayBodyLimitBytes,

@@ -16,7 +16,9 @@ import type { OpenAIChatRequest, OpenAIChatResponse } from '../translate/wire/op
 import type { AnthropicResponse } from '../translate/wire/anthropic.js';
 import type { GeminiResponse } from '../translate/wire/gemini.js';
 import type { Operation, SseEvent, StreamTranslator, Usage, WireFormat } from '../types.js';
+import { gatewayErrors } from '../errors.js';
 import type { Bridge, BridgeRequest, BridgeResponseContext } from './bridge.js';
+import { responsesIngress } from './responses-ingress.js';
 
 /**
  * The bridge table: which client operation reaches which upstream dialect, and how. Same-dialect
@@ -126,6 +128,55 @@ function openaiBody(request: BridgeRequest): Buffer | string {
   return withModel(request, { stream_options: { ...options, include_usage: true } });
 }
 
+/** Responses API usage: `{input_tokens, output_tokens, input_tokens_details.cached_tokens}`. */
+interface ResponsesUsage {
+  input_tokens?: number;
+  output_tokens?: number;
+  input_tokens_details?: { cached_tokens?: number } | null;
+}
+
+function usageFromResponses(u: ResponsesUsage): Usage {
+  return {
+    prompt_tokens: u.input_tokens ?? 0,
+    completion_tokens: u.output_tokens ?? 0,
+    cache_read_tokens: u.input_tokens_details?.cached_tokens ?? 0,
+    cache_write_tokens: 0,
+  };
+}
+
+const responsesUsage = (json: Json) => (typeof json.usage === 'object' && json.usage !== null ? usageFromResponses(json.usage as ResponsesUsage) : undefined);
+
+/**
+ * The Responses ingress rule applied to the upstream body (responses-ingress.ts): refused fields
+ * end the request with 400 `unsupported field "x"`; the client's bytes are forwarded untouched
+ * when nothing was dropped and the model is unchanged.
+ */
+export function responsesBody(request: BridgeRequest): Buffer | string {
+  const ingress = responsesIngress(request.body);
+  if (!ingress.ok) throw gatewayErrors.invalidBody(ingress.message, ingress.field);
+  if (ingress.dropped.length === 0 && request.body.model === request.upstreamModel) return request.raw;
+  return JSON.stringify({ ...ingress.body, model: request.upstreamModel });
+}
+
+/** Responses → Responses stream: events pass through; usage from `response.completed` (or `.incomplete`/`.failed`). */
+export function responsesPassthroughStream(): StreamTranslator {
+  let usage: Usage | undefined;
+  const delivered = new Delivered();
+  return {
+    push(event) {
+      const data = parseData(event);
+      if (data?.type === 'response.output_text.delta') delivered.add(data.delta);
+      const response = data?.response as { usage?: ResponsesUsage | null } | undefined;
+      if (typeof response?.usage === 'object' && response.usage !== null) usage = usageFromResponses(response.usage);
+      return formatSse(event);
+    },
+    end: () => '',
+    fail: (message) => formatSse({ event: 'error', data: JSON.stringify({ type: 'error', code: 'upstream_error', message, param: null }) }),
+    usage: () => usage,
+    deliveredText: () => delivered.text(),
+  };
+}
+
 function openaiPassthrough(op: Operation): Bridge {
   return passthrough('openai', op, (ctx) => createOpenaiUsageStripper(ctx.clientWantsUsage), openaiBody, openaiUsage);
 }
@@ -135,7 +186,7 @@ const BRIDGES = {
     chat: openaiPassthrough('chat'),
     completions: openaiPassthrough('completions'),
     embeddings: openaiPassthrough('embeddings'),
-    responses: passthrough('openai', 'responses', (ctx) => createOpenaiUsageStripper(ctx.clientWantsUsage), (r) => withModel(r), openaiUsage),
+    responses: passthrough('openai', 'responses', () => responsesPassthroughStream(), responsesBody, responsesUsage),
   },
   anthropic: {
     messages: passthrough('anthropic', 'messages', () => anthropicPassthroughStream(), (r) => withModel(r), anthropicUsage),

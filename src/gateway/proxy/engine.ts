@@ -16,10 +16,13 @@ import { createSseParser } from '../sse.js';
 import { estimateTokens } from '../translate/usage.js';
 import { parseModelRef } from '../routing/model-ref.js';
 import { findBinding, planAttempts, type Attempt } from '../routing/plan.js';
+import { publicModelLabel } from '../metrics.js';
 import type { Operation, RequestLogRecord, Usage } from '../types.js';
 import type { Bridge, BridgeResponseContext } from './bridge.js';
 import { bridgeFor } from './bridges.js';
-import type { HealthPort, LimitsPort, ProviderEventsPort } from './ports.js';
+import type { AttemptOutcome, HealthPort, LimitsPort, MetricsPort, ProviderEventsPort, ProxiedRequest } from './ports.js';
+import { requestBodyForLog } from './request-body-log.js';
+import { responsesIngress } from './responses-ingress.js';
 import { classifyTransportError, type TransportFailure, type UpstreamPools } from './upstream-pool.js';
 
 /**
@@ -48,6 +51,7 @@ export interface ProxyDeps {
   health: HealthPort;
   events: ProviderEventsPort;
   logs: { push(record: RequestLogRecord): void };
+  metrics: MetricsPort;
   logger: Logger;
   limitsConfig: {
     bodyLimitBytes: number;
@@ -89,6 +93,15 @@ interface Outcome {
   stream: boolean;
   key?: TokenView;
   upstreamFormat: ClientFormat | null;
+  /** The client's body once read (for `request_body` when the flag is on). */
+  rawBody?: Buffer;
+  parsedBody?: Record<string, unknown>;
+  /** Every upstream call made, for metrics. */
+  calls: Array<ProxiedRequest['attempts'][number]>;
+  /** Monotonic ms (performance.now) spent waiting on upstream calls; non-stream bodies included. */
+  upstreamMs: number;
+  /** Monotonic ms (performance.now) when a stream's first event was written to the client. */
+  firstWriteAt: number | null;
 }
 
 const RETRYABLE_STATUS = new Set([408, 409, 425, 429, 500, 502, 503, 504, 529]);
@@ -106,7 +119,7 @@ function clientIp(req: IncomingMessage): string | undefined {
   return req.socket.remoteAddress ?? undefined;
 }
 
-async function readJsonBody(req: IncomingMessage, limits: ProxyDeps['limitsConfig']): Promise<{ raw: Buffer; body: Record<string, unknown> }> {
+async function readJsonBody(req: IncomingMessage, limits: ProxyDeps['limitsConfig'], onRead: (raw: Buffer) => void): Promise<{ raw: Buffer; body: Record<string, unknown> }> {
   let raw: Buffer;
   try {
     raw = await readBoundedBody(req, limits.bodyLimitBytes);
@@ -114,6 +127,7 @@ async function readJsonBody(req: IncomingMessage, limits: ProxyDeps['limitsConfi
     if (err instanceof BodyTooLargeError) throw gatewayErrors.payloadTooLarge(limits.bodyLimitBytes);
     throw gatewayErrors.invalidBody('The request body could not be read');
   }
+  onRead(raw);
   const text = raw.toString('utf8');
   if (jsonDepthExceeds(text, limits.maxJsonDepth)) throw gatewayErrors.invalidBody(`The request body nests deeper than ${limits.maxJsonDepth} levels`);
   let body: unknown;
@@ -154,6 +168,7 @@ export async function authenticate(deps: ProxyDeps, request: Pick<ProxyRequest, 
 
 export async function handleProxy(deps: ProxyDeps, route: ProxyRoute, request: ProxyRequest): Promise<void> {
   const started = deps.now();
+  const startedMono = performance.now();
   const { res } = request;
   const outcome: Outcome = {
     status: 0,
@@ -167,6 +182,9 @@ export async function handleProxy(deps: ProxyDeps, route: ProxyRoute, request: P
     model: null,
     stream: false,
     upstreamFormat: null,
+    calls: [],
+    upstreamMs: 0,
+    firstWriteAt: null,
   };
   // Client disconnect aborts the upstream in every phase (waiting, streaming).
   const abort = new AbortController();
@@ -185,12 +203,18 @@ export async function handleProxy(deps: ProxyDeps, route: ProxyRoute, request: P
     const auth = await authenticate(deps, request);
     master = auth.master;
     outcome.key = auth.token;
-    const { raw, body } = await readJsonBody(request.req, deps.limitsConfig);
+    const { raw, body } = await readJsonBody(request.req, deps.limitsConfig, (read) => (outcome.rawBody = read));
+    outcome.parsedBody = body;
     const stream = route.streamFrom === 'operation' ? route.op === 'stream_generate_content' : body.stream === true;
     outcome.stream = stream;
     const requested = route.modelFrom === 'path' ? (request.params.model ?? '') : body.model;
     if (typeof requested !== 'string' || requested.trim() === '') throw gatewayErrors.invalidBody('`model` is required and must be a string', 'model');
     if (!scopeAllows(auth.token.scopes, route.scope)) throw gatewayErrors.forbidden(`This key may not use ${route.scope} endpoints`);
+    if (route.op === 'responses') {
+      // Refused before routing and admission; the responses bridge applies the same rule to the body.
+      const ingress = responsesIngress(body);
+      if (!ingress.ok) throw gatewayErrors.invalidBody(ingress.message, ingress.field);
+    }
 
     const snapshot = deps.replica.snapshot;
     const ref = parseModelRef(requested, defaultNamespaceOf(auth.token, auth.master), snapshot.namespaces);
@@ -237,7 +261,27 @@ export async function handleProxy(deps: ProxyDeps, route: ProxyRoute, request: P
     res.off('close', onClose);
     const total = (outcome.usage?.prompt_tokens ?? 0) + (outcome.usage?.completion_tokens ?? 0);
     if (settle) void settle(total).catch(() => undefined);
-    if (outcome.key) deps.logs.push(logRecord(request, route, outcome, master, started, deps.now()));
+    if (outcome.key) deps.logs.push(logRecord(request, route, outcome, master, started, deps.now(), deps.replica.snapshot.features));
+    recordMetrics(deps, route, outcome, startedMono);
+  }
+}
+
+/** The one place a proxied request reaches the metrics (labels bounded here). */
+function recordMetrics(deps: ProxyDeps, route: ProxyRoute, outcome: Outcome, startedMono: number): void {
+  try {
+    const totalMs = performance.now() - startedMono;
+    const reachedUpstream = outcome.calls.length > 0;
+    deps.metrics.proxied({
+      status: outcome.abortReason === 'client_disconnected' ? 'aborted' : String(outcome.status || 500),
+      model: publicModelLabel(deps.replica.snapshot, outcome.model),
+      providerType: outcome.calls[outcome.calls.length - 1]?.providerType ?? 'none',
+      formatIn: route.format,
+      attempts: outcome.calls,
+      ttftSeconds: outcome.stream && outcome.firstWriteAt !== null ? (outcome.firstWriteAt - startedMono) / 1_000 : null,
+      overheadSeconds: !outcome.stream && reachedUpstream ? (totalMs - outcome.upstreamMs) / 1_000 : null,
+    });
+  } catch (err) {
+    deps.logger.warn({ err: { message: (err as Error).message } }, 'recording proxy metrics failed');
   }
 }
 
@@ -268,9 +312,6 @@ async function forward(deps: ProxyDeps, route: ProxyRoute, request: ProxyRequest
       lastFailure = { kind: 'config', message: `provider ${attempt.provider.id} cannot serve ${route.op} for ${route.format} clients` };
       continue;
     }
-    outcome.attempts++;
-    outcome.attempt = attempt;
-    outcome.upstreamFormat = adapter.wireFormat;
     const provider = attempt.provider;
     const timeouts = {
       connect: provider.timeouts.connect_ms ?? deps.limitsConfig.connectTimeoutMs,
@@ -298,9 +339,22 @@ async function forward(deps: ProxyDeps, route: ProxyRoute, request: ProxyRequest
         lastFailure = { kind: 'config', message: err.message };
         continue;
       }
+      outcome.attempt = attempt;
+      outcome.upstreamFormat = adapter.wireFormat;
       throw err; // translation refusals (400) and the like end the request
     }
+    // A half-open key lets one probe through; when another request holds it, try the next key.
+    if (!deps.health.acquire(provider.id, deps.now())) {
+      deps.logger.debug({ requestId: request.requestId, provider: provider.id }, 'upstream key is being probed; skipped');
+      continue;
+    }
+    outcome.attempts++;
+    outcome.attempt = attempt;
+    outcome.upstreamFormat = adapter.wireFormat;
     const attemptStarted = deps.now();
+    const sentAt = performance.now();
+    const call: Outcome['calls'][number] = { providerType: provider.type, outcome: 'error', headersSeconds: null };
+    outcome.calls.push(call);
     let upstream;
     try {
       const pool = deps.pools.get(target.origin, { connectTimeoutMs: timeouts.connect });
@@ -314,14 +368,21 @@ async function forward(deps: ProxyDeps, route: ProxyRoute, request: ProxyRequest
         bodyTimeout: timeouts.idle,
       });
     } catch (err) {
-      if (signal.aborted) return;
+      outcome.upstreamMs += performance.now() - sentAt;
+      if (signal.aborted) {
+        call.outcome = 'aborted';
+        return;
+      }
       const failure = classifyTransportError(err);
+      call.outcome = transportOutcome(failure);
       deps.health.recordFailure(provider.id, deps.now());
       deps.logger.debug({ requestId: request.requestId, provider: provider.id, failure }, 'upstream attempt failed');
       lastFailure = { kind: 'transport', failure };
       continue;
     }
 
+    call.headersSeconds = (performance.now() - sentAt) / 1_000;
+    call.outcome = statusOutcome(upstream.statusCode);
     if (upstream.statusCode >= 200 && upstream.statusCode < 300) {
       deps.health.recordSuccess(provider.id, deps.now());
       const ctx: BridgeResponseContext = {
@@ -332,14 +393,18 @@ async function forward(deps: ProxyDeps, route: ProxyRoute, request: ProxyRequest
       };
       const upstreamStreams = input.stream || adapter.alwaysStreams;
       if (input.stream) await relayStream(deps, request, bridge, adapter.unwrapEvent, upstream.body, ctx, outcome, signal);
-      else if (upstreamStreams) await relayAggregated(upstream.body);
-      else await relayJson(deps, res, bridge, adapter.unwrapEvent, upstream.body, upstream.headers, ctx, outcome);
+      else if (upstreamStreams) {
+        outcome.upstreamMs += performance.now() - sentAt;
+        await relayAggregated(upstream.body);
+      }
+      else await relayJson(deps, res, bridge, adapter.unwrapEvent, upstream.body, upstream.headers, ctx, outcome, sentAt);
       return;
     }
 
     // An error before any byte reached the client: decide whether another attempt may help.
     const status = upstream.statusCode;
     const text = await readLimited(upstream.body, 64 * 1024).catch(() => '');
+    outcome.upstreamMs += performance.now() - sentAt;
     const message = bridge.errorMessage(safeJson(text));
     const retryAfterMs = parseRetryAfterMs(upstream.headers['retry-after'], deps.now());
     if (status === 401 || status === 403) {
@@ -361,10 +426,37 @@ async function forward(deps: ProxyDeps, route: ProxyRoute, request: ProxyRequest
       lastFailure = { kind: 'status', status, ...(message ? { message } : {}) };
       continue;
     }
-    // 400 and friends: the request itself is wrong; another upstream would say the same.
+    // 400 and friends: the request itself is wrong; another upstream would say the same. The key
+    // answered, so it counts as healthy (classifyUpstream), which also settles a half-open probe.
+    deps.health.recordSuccess(provider.id, deps.now());
     throw new GatewayError(status === 404 ? 'model_not_found' : 'invalid_request', redactString(message ?? `The upstream provider refused the request (${status})`));
   }
   throw failureToError(lastFailure);
+}
+
+function transportOutcome(failure: TransportFailure): AttemptOutcome {
+  switch (failure) {
+    case 'connect_timeout':
+    case 'first_byte_timeout':
+    case 'idle_timeout':
+      return 'timeout';
+    case 'connect_error':
+      return 'connect_error';
+    case 'aborted':
+      return 'aborted';
+    case 'refused_address':
+      return 'refused_address';
+    case 'other':
+      return 'error';
+  }
+}
+
+function statusOutcome(status: number): AttemptOutcome {
+  if (status >= 200 && status < 300) return 'success';
+  if (status === 429) return 'status_429';
+  if (status === 401 || status === 403) return 'status_401_403';
+  if (status >= 500) return 'status_5xx';
+  return 'status_4xx';
 }
 
 function failureToError(failure: AttemptFailure | undefined): GatewayError {
@@ -406,13 +498,18 @@ async function relayJson(
   headers: Record<string, string | string[] | undefined>,
   ctx: BridgeResponseContext,
   outcome: Outcome,
+  sentAt: number,
 ): Promise<void> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > deps.limitsConfig.maxUpstreamBodyBytes) throw gatewayErrors.upstreamFailed('The upstream response is too large');
-    chunks.push(chunk);
+  try {
+    for await (const chunk of body) {
+      size += chunk.length;
+      if (size > deps.limitsConfig.maxUpstreamBodyBytes) throw gatewayErrors.upstreamFailed('The upstream response is too large');
+      chunks.push(chunk);
+    }
+  } finally {
+    outcome.upstreamMs += performance.now() - sentAt;
   }
   const raw = Buffer.concat(chunks);
   const parsed = safeJson(raw.toString('utf8'));
@@ -467,7 +564,10 @@ async function relayStream(
         if (typeof parsed === 'object' && parsed !== null) e = { ...e, data: JSON.stringify(unwrap(parsed as Record<string, unknown>)) };
       }
       const out = translator.push(e);
-      if (out && outcome.ttftMs === null) outcome.ttftMs = deps.now() - started;
+      if (out && outcome.ttftMs === null) {
+        outcome.ttftMs = deps.now() - started;
+        outcome.firstWriteAt = performance.now();
+      }
       await write(res, out);
     }
   };
@@ -509,7 +609,15 @@ async function relayAggregated(body: AsyncIterable<Buffer> & { destroy?(err?: Er
   throw new GatewayError('invalid_request', 'This model is only available as a stream; send `stream: true`', { param: 'stream' });
 }
 
-function logRecord(request: ProxyRequest, route: ProxyRoute, outcome: Outcome, master: MasterView | undefined, started: number, ended: number): RequestLogRecord {
+function logRecord(
+  request: ProxyRequest,
+  route: ProxyRoute,
+  outcome: Outcome,
+  master: MasterView | undefined,
+  started: number,
+  ended: number,
+  features: Readonly<Record<string, string>>,
+): RequestLogRecord {
   const provider: ProviderSnapshot | undefined = outcome.attempt?.provider;
   return {
     request_id: request.requestId,
@@ -538,7 +646,7 @@ function logRecord(request: ProxyRequest, route: ProxyRoute, outcome: Outcome, m
     usage_source: outcome.usageSource,
     client_ip: clientIp(request.req) ?? null,
     attempts: outcome.attempts,
-    request_body: null,
+    request_body: features.log_request_body_enabled === 'true' && outcome.rawBody ? requestBodyForLog(outcome.rawBody, outcome.parsedBody) : null,
     abort_reason: outcome.abortReason,
   };
 }

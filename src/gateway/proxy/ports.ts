@@ -24,8 +24,14 @@ export interface LimitsPort {
 }
 
 export interface HealthPort {
-  /** Synchronous: may this upstream key be tried now? */
+  /** Synchronous: may this upstream key be tried now? (Planning: unavailable keys go last.) */
   isAvailable(apiKeyId: number, nowMs: number): boolean;
+  /**
+   * Called just before sending to a key. A key whose breaker is half-open lets one probe through:
+   * the first caller claims it (true), every other caller gets false and must skip the key. Keys
+   * out for other reasons (cool-down, ban, open breaker) stay a last resort: true.
+   */
+  acquire(apiKeyId: number, nowMs: number): boolean;
   recordSuccess(apiKeyId: number, nowMs: number): void;
   recordFailure(apiKeyId: number, nowMs: number): void;
   /** 429 with Retry-After: keep the key out for that long. */
@@ -43,4 +49,37 @@ export interface UsageReport {
   usage: Usage | undefined;
   /** Set when no upstream usage arrived and tokens were estimated. */
   estimated: boolean;
+}
+
+/** How one upstream call ended, as a metrics label (a small fixed set). */
+export type AttemptOutcome =
+  | 'success'
+  | 'connect_error'
+  | 'timeout'
+  | 'status_429'
+  | 'status_5xx'
+  | 'status_401_403'
+  | 'status_4xx'
+  | 'aborted'
+  | 'refused_address'
+  | 'error';
+
+/** What the engine reports about one proxied request when it ends (all labels already bounded). */
+export interface ProxiedRequest {
+  /** Final status code as a string, or `aborted` when the client left first. */
+  status: string;
+  /** Public model name known to the replica, else `other`. */
+  model: string;
+  /** Provider type of the last upstream attempted, `none` when no call was made. */
+  providerType: string;
+  formatIn: string;
+  attempts: ReadonlyArray<{ providerType: string; outcome: AttemptOutcome; headersSeconds: number | null }>;
+  /** Streams that delivered something: request start → first event written. */
+  ttftSeconds: number | null;
+  /** Non-stream requests that reached an upstream: total time minus upstream time. */
+  overheadSeconds: number | null;
+}
+
+export interface MetricsPort {
+  proxied(request: ProxiedRequest): void;
 }

@@ -29,6 +29,9 @@ export function healthPort(store: HealthStore, log: Logger): HealthPort {
   const report = (what: string) => (err: unknown) => log.warn({ err: { message: (err as Error).message } }, `health store: ${what} failed`);
   return {
     isAvailable: (id, nowMs) => store.isAvailable(id, nowMs),
+    // tryAcquire claims a free half-open probe; when it refuses, only a half-open breaker (probe
+    // already out) means "skip": cooling, banned and open keys remain the planner's last resort.
+    acquire: (id, nowMs) => store.tryAcquire(id, nowMs) || store.inspect(id, nowMs).breaker !== 'half_open',
     recordSuccess: (id, nowMs) => store.record(id, true, nowMs),
     recordFailure: (id, nowMs) => store.record(id, false, nowMs),
     coolDown: (id, untilMs) => void store.coolDown(id, Math.max(0, untilMs - Date.now())).catch(report('cool down')),
