@@ -1,19 +1,12 @@
+import type { AdmitRequest } from '../limits/index.js';
 import type { Usage } from '../types.js';
+
+export type { AdmitRequest } from '../limits/index.js';
 
 /**
  * What the proxy engine needs from the limits, health and log parts, as narrow interfaces: the
  * engine is tested with real implementations, but does not depend on how they are built.
  */
-
-export interface AdmitRequest {
-  masterId: number;
-  masterQps: number;
-  keyId: number;
-  keyRpm: number;
-  keyTpm: number;
-  estimatedTokens: number;
-  requestId: string;
-}
 
 export type AdmitResult =
   | { ok: true; settle(actualTokens: number): Promise<void> }
