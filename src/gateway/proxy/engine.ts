@@ -166,6 +166,12 @@ export async function authenticate(deps: ProxyDeps, request: Pick<ProxyRequest, 
   return { token, master };
 }
 
+/** The output a request may produce, for the TPM estimate: its own cap when it names a sane one. */
+function expectedOutputTokens(body: Record<string, unknown>): number {
+  const cap = Number(body.max_tokens ?? body.max_completion_tokens ?? body.max_output_tokens ?? 0);
+  return Number.isFinite(cap) && cap > 0 ? Math.min(cap, 1_000_000) : 0;
+}
+
 export async function handleProxy(deps: ProxyDeps, route: ProxyRoute, request: ProxyRequest): Promise<void> {
   const started = deps.now();
   const startedMono = performance.now();
@@ -243,7 +249,7 @@ export async function handleProxy(deps: ProxyDeps, route: ProxyRoute, request: P
       keyId: auth.token.id,
       keyRpm: auth.token.rpmLimit,
       keyTpm: auth.token.tpmLimit,
-      estimatedTokens: estimateTokens(raw.toString('utf8')) + Number(body.max_tokens ?? body.max_completion_tokens ?? 0),
+      estimatedTokens: estimateTokens(raw.toString('utf8')) + expectedOutputTokens(body),
       requestId: request.requestId,
     });
     if (!admitted.ok) throw gatewayErrors.rateLimited(`Rate limit reached (${admitted.reason}: ${admitted.limit})`, admitted.retryAfterMs);
