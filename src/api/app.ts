@@ -6,6 +6,7 @@ import type { ApiState } from './context.js';
 import type { ApiDeps } from './deps.js';
 import { accessLog } from './middleware/access-log.js';
 import { adminAuth, bootstrapTokenVerifier, type AdminTokenVerifier } from './middleware/admin-auth.js';
+import { internalAuth } from './middleware/internal-auth.js';
 import { masterAuth } from './middleware/master-auth.js';
 import { KeyDigester } from '../lib/key-digest.js';
 import { errorHandler } from './middleware/error-handler.js';
@@ -53,6 +54,7 @@ export function createApiApp(deps: ApiDeps, options: ApiAppOptions = {}): Koa<Ap
     auth: {
       admin: adminAuth({ verifiers, challenge: 'bearer' }),
       master: masterAuth({ knex: deps.knex, digester: new KeyDigester(deps.secrets.master) }),
+      internal: internalAuth({ internalToken: deps.secrets.internalToken }),
     },
     bodyLimitBytes: deps.config.http.apiBodyLimitBytes,
   });

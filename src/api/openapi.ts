@@ -9,6 +9,7 @@ export type OpenApiDocument = ReturnType<OpenApiGeneratorV31['generateDocument']
 export const ADMIN_BEARER = 'adminBearer';
 export const ADMIN_BASIC = 'adminBasic';
 export const MASTER_BEARER = 'masterBearer';
+export const INTERNAL_TOKEN = 'internalToken';
 
 /**
  * The api's one OpenAPI registry: security schemes, then one path per
@@ -32,6 +33,12 @@ export function createOpenApiRegistry(routes: readonly ApiRoute[]): OpenAPIRegis
     scheme: 'bearer',
     description: "A tenant's master key (`ezm_…`), for the master routes under /v1.",
   });
+  registry.registerComponent('securitySchemes', INTERNAL_TOKEN, {
+    type: 'apiKey',
+    in: 'header',
+    name: 'X-Internal-Token',
+    description: 'EZ_INTERNAL_TOKEN, for data plane → control plane calls (POST /logs, /internal/…).',
+  });
   for (const route of routes) {
     if (route.openapi === false) continue;
     registry.registerPath(routeConfig(route));
@@ -53,6 +60,7 @@ const SECURITY: Record<ApiRoute['auth'], RouteConfig['security']> = {
   none: [],
   admin: [{ [ADMIN_BEARER]: [] }, { [ADMIN_BASIC]: [] }],
   master: [{ [MASTER_BEARER]: [] }],
+  internal: [{ [INTERNAL_TOKEN]: [] }],
 };
 
 function routeConfig(route: ApiRoute): RouteConfig {
@@ -69,6 +77,7 @@ function routeConfig(route: ApiRoute): RouteConfig {
     responses['401'] ??= errorResponse('Missing or invalid master key (unauthorized)');
     responses['403'] ??= errorResponse('The master is suspended (forbidden)');
   }
+  if (route.auth === 'internal') responses['401'] ??= errorResponse('Missing or invalid X-Internal-Token (unauthorized)');
   responses['500'] ??= errorResponse('Unexpected error (internal_error)');
   return {
     method: route.method,

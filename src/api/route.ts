@@ -15,8 +15,11 @@ import { validate, type ValidatedInput } from './middleware/validate.js';
  */
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
-/** `admin`: bootstrap token or (later) an admin JWT. `master` and `internal` join here later. */
-export type RouteAuth = 'none' | 'admin' | 'master';
+/**
+ * `admin`: bootstrap token or an admin JWT; `master`: a tenant's master key; `internal`: the
+ * `X-Internal-Token` of data plane → control plane calls.
+ */
+export type RouteAuth = 'none' | 'admin' | 'master' | 'internal';
 
 export interface RouteRequest {
   params?: z.ZodObject;
@@ -64,6 +67,11 @@ export interface RouteSpec<R extends RouteRequest> {
   tags: string[];
   auth: RouteAuth;
   request?: R;
+  /**
+   * Body size limit of this route, when it must differ from config.http.apiBodyLimitBytes (the
+   * larger of the two applies). Checked after auth, so only authenticated callers get it.
+   */
+  bodyLimitBytes?: number;
   /** Success responses by status; error responses (400/401/500…) are added from the ErrorResponse schema. */
   responses: Record<number, RouteResponse>;
   /** `false` serves the route but leaves it out of /openapi.json (static assets). Default true. */
@@ -111,7 +119,7 @@ export function buildRouter(routes: readonly ApiRoute[], options: BuildRouterOpt
     seen.add(key);
     const stack: Array<Middleware<ApiState>> = [];
     if (route.auth !== 'none') stack.push(options.auth[route.auth]);
-    if (route.request?.body) stack.push(jsonBody({ limitBytes: options.bodyLimitBytes }));
+    if (route.request?.body) stack.push(jsonBody({ limitBytes: Math.max(options.bodyLimitBytes, route.bodyLimitBytes ?? 0) }));
     stack.push(validate(route.request ?? {}));
     stack.push(async (ctx) => {
       const result = await route.handler(ctx as RouteContext, ctx.state.input as ValidatedInput, options.env);

@@ -5,10 +5,13 @@ import { bindingRoutes } from './bindings.routes.js';
 import { docsRoutes } from './docs.routes.js';
 import { featureRoutes } from './features.routes.js';
 import { keyRoutes } from './keys.routes.js';
+import { logRoutes } from './logs.routes.js';
+import { logWebhookRoutes } from './log-webhook.routes.js';
 import { masterRoutes } from './masters.routes.js';
 import { modelRoutes } from './models.routes.js';
 import { namespaceRoutes } from './namespaces.routes.js';
 import { providerRoutes } from './providers.routes.js';
+import { statsRoutes } from './stats.routes.js';
 import { syncRoutes } from './sync.routes.js';
 import { systemRoutes } from './system.routes.js';
 import { tokenRoutes } from './tokens.routes.js';
@@ -28,5 +31,9 @@ export const apiRoutes: readonly ApiRoute[] = [
   ...masterRoutes,
   ...keyRoutes,
   ...tokenRoutes,
+  // Before providerRoutes: /admin/api-keys/:id would catch /admin/api-keys/stats/summary.
+  ...statsRoutes,
   ...providerRoutes,
+  ...logWebhookRoutes,
+  ...logRoutes,
 ];
