@@ -1,9 +1,12 @@
 import type { z } from 'zod';
 import type { QueueDefinition } from './define.js';
 import { logRetentionQueue } from './log-retention/definition.js';
+import { logWebhookQueue } from './log-webhook/definition.js';
 import { logsQueue } from './logs/definition.js';
 import { providerEventsQueue } from './provider-events/definition.js';
+import { statsQueue } from './stats/definition.js';
 import { syncQueue } from './sync/definition.js';
+import { webhooksQueue } from './webhooks/definition.js';
 
 /**
  * The typed queue catalog (DESIGN §8, STYLE.md "One module per queue"). A queue is listed here
@@ -15,6 +18,9 @@ export const queueCatalog = {
   [logRetentionQueue.name]: logRetentionQueue,
   [logsQueue.name]: logsQueue,
   [providerEventsQueue.name]: providerEventsQueue,
+  [webhooksQueue.name]: webhooksQueue,
+  [logWebhookQueue.name]: logWebhookQueue,
+  [statsQueue.name]: statsQueue,
 } as const satisfies Record<string, QueueDefinition>;
 
 export type QueueCatalog = typeof queueCatalog;

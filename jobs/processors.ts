@@ -1,9 +1,12 @@
 import type { QueueName } from './index.js';
 import { processLogRetention } from './log-retention/processor.js';
+import { processLogWebhook } from './log-webhook/processor.js';
 import { processLogs } from './logs/processor.js';
 import type { JobProcessor } from './processor-context.js';
 import { processProviderEvent } from './provider-events/processor.js';
+import { processStats } from './stats/processor.js';
 import { processSync } from './sync/processor.js';
+import { processWebhook } from './webhooks/processor.js';
 
 /**
  * QueueName → processor. Typed as a complete record, so a catalog entry without a processor is a
@@ -15,6 +18,9 @@ export const processors: Record<QueueName, JobProcessor> = {
   'log-retention': processLogRetention,
   logs: processLogs,
   'provider-events': processProviderEvent,
+  webhooks: processWebhook,
+  'log-webhook': processLogWebhook,
+  stats: processStats,
 };
 
 /** Throws unless every named queue has a processor (immich `JobRepository.setup`). */

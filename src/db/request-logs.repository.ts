@@ -50,6 +50,7 @@ export interface InsertedLogRow {
   key_id: number | null;
   model: string | null;
   api_key_id: number | null;
+  provider_group_id: number | null;
   status_code: number | null;
   prompt_tokens: number;
   completion_tokens: number;
@@ -77,7 +78,7 @@ export async function insertRequestLogs(trx: Knex.Transaction, rows: readonly Re
     `insert into request_logs (${COLUMN_LIST})
      select ${COLUMN_LIST} from json_to_recordset(?::json) as r(${RECORD_TYPE})
      on conflict (request_id, created_at) do nothing
-     returning request_id, created_at, master_id, key_id, model, api_key_id, status_code,
+     returning request_id, created_at, master_id, key_id, model, api_key_id, provider_group_id, status_code,
                prompt_tokens, completion_tokens, cache_read_tokens, cache_write_tokens,
                cost_list::text as cost_list, cost_actual::text as cost_actual, latency_ms, ttft_ms`,
     [JSON.stringify(rows)],

@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
 import { insertRequestLogs, type InsertedLogRow, type RequestLogInsert } from '../db/request-logs.repository.js';
-import { addUsage, type UsageContribution } from '../db/usage.repository.js';
+import { addUsage, addUsageMinutely, type UsageContribution } from '../db/usage.repository.js';
 import type { RequestLogRecord } from '../gateway/types.js';
+import { latencyBucket } from './latency-histogram.js';
 
 /**
  * Persists request log batches (DESIGN §6 "Logs", §9 invariant 4) and keeps `usage_hourly` in
@@ -26,6 +27,14 @@ export function statusClass(statusCode: number | null | undefined): StatusClass 
 }
 
 const HOUR_MS = 3_600_000;
+const MINUTE_MS = 60_000;
+
+/** Start of the UTC minute containing `at`, as ISO. */
+export function minuteStart(at: string | Date): string {
+  const ms = typeof at === 'string' ? Date.parse(at) : at.getTime();
+  if (Number.isNaN(ms)) throw new RangeError(`not a valid instant: ${String(at)}`);
+  return new Date(Math.floor(ms / MINUTE_MS) * MINUTE_MS).toISOString();
+}
 
 /** Start of the UTC hour containing `at` (an ISO string with any offset, or a Date), as ISO. */
 export function hourStart(at: string | Date): string {
@@ -69,10 +78,12 @@ export function bucketKey(bucket: UsageBucket): string {
   return JSON.stringify([bucket.hour, bucket.master_id, bucket.key_id, bucket.model, bucket.api_key_id, bucket.status_class]);
 }
 
-/** What one inserted row adds to its bucket. */
+/** What one inserted row adds to its hourly and minutely buckets. */
 export function usageContribution(row: InsertedLogRow): UsageContribution {
   return {
     ...usageBucket(row),
+    minute: minuteStart(row.created_at),
+    provider_group_id: row.provider_group_id,
     prompt_tokens: row.prompt_tokens,
     completion_tokens: row.completion_tokens,
     cache_read_tokens: row.cache_read_tokens,
@@ -80,6 +91,7 @@ export function usageContribution(row: InsertedLogRow): UsageContribution {
     cost_list: row.cost_list,
     cost_actual: row.cost_actual,
     latency_ms: row.latency_ms,
+    latency_bucket: row.latency_ms === null ? null : latencyBucket(row.latency_ms),
     ttft_ms: row.ttft_ms,
   };
 }
@@ -94,7 +106,7 @@ export interface PersistResult {
 }
 
 /**
- * Inserts a batch and adds the rows it actually inserted to usage_hourly, in one transaction; it
+ * Inserts a batch and adds the rows it actually inserted to usage_hourly and usage_minutely, in one transaction; it
  * resolves only after commit. A retried batch — the worker died after commit, before BullMQ
  * heard — inserts nothing and therefore adds nothing: usage is never counted twice.
  */
@@ -104,7 +116,9 @@ export async function persistRequestLogs(knex: Knex, records: readonly RequestLo
   const rows: readonly RequestLogInsert[] = records;
   return knex.transaction(async (trx) => {
     const inserted = await insertRequestLogs(trx, rows);
-    const buckets = await addUsage(trx, inserted.map(usageContribution));
+    const contributions = inserted.map(usageContribution);
+    const buckets = await addUsage(trx, contributions);
+    await addUsageMinutely(trx, contributions);
     return { inserted: inserted.length, duplicates: records.length - inserted.length, buckets };
   });
 }

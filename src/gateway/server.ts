@@ -13,7 +13,7 @@ import type { LogBuffer } from './logs/log-buffer.js';
 import { handleProxy, type ProxyDeps, type ProxyRoute } from './proxy/engine.js';
 import { geminiModelList, listModels, openaiModelList } from './proxy/models-list.js';
 import { UpstreamPools } from './proxy/upstream-pool.js';
-import { healthPort, limitsPort, providerEventsPort } from './proxy/wiring.js';
+import { healthPort, limitsPort, providerEventsPort, upstreamStatsPort } from './proxy/wiring.js';
 import { createQueues } from '../../jobs/queues.js';
 import { formatForPath, gatewayErrors, GatewayError, renderError, toGatewayError, type ClientFormat } from './errors.js';
 import { requestIdFrom, sendJson, sendText } from './http.js';
@@ -170,6 +170,7 @@ export async function startGateway(deps: GatewayDeps & { port?: number; host?: s
     events: providerEventsPort(queues, log),
     logs: { push: (record) => logBuffer.push(record) },
     metrics,
+    upstreamStats: upstreamStatsPort(deps.redis, log),
     logger: log,
     limitsConfig: {
       bodyLimitBytes: config.http.gatewayBodyLimitBytes,

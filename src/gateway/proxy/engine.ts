@@ -20,7 +20,7 @@ import { publicModelLabel } from '../metrics.js';
 import type { Operation, RequestLogRecord, Usage } from '../types.js';
 import type { Bridge, BridgeResponseContext } from './bridge.js';
 import { bridgeFor } from './bridges.js';
-import type { AttemptOutcome, HealthPort, LimitsPort, MetricsPort, ProviderEventsPort, ProxiedRequest } from './ports.js';
+import type { AttemptOutcome, HealthPort, LimitsPort, MetricsPort, ProviderEventsPort, ProxiedRequest, UpstreamKeyUsage, UpstreamStatsPort } from './ports.js';
 import { requestBodyForLog } from './request-body-log.js';
 import { responsesIngress } from './responses-ingress.js';
 import { classifyTransportError, type TransportFailure, type UpstreamPools } from './upstream-pool.js';
@@ -52,6 +52,7 @@ export interface ProxyDeps {
   events: ProviderEventsPort;
   logs: { push(record: RequestLogRecord): void };
   metrics: MetricsPort;
+  upstreamStats: UpstreamStatsPort;
   logger: Logger;
   limitsConfig: {
     bodyLimitBytes: number;
@@ -96,12 +97,35 @@ interface Outcome {
   /** The client's body once read (for `request_body` when the flag is on). */
   rawBody?: Buffer;
   parsedBody?: Record<string, unknown>;
-  /** Every upstream call made, for metrics. */
-  calls: Array<ProxiedRequest['attempts'][number]>;
+  /** Every upstream call made, for metrics and the per upstream key counters. */
+  calls: UpstreamCall[];
   /** Monotonic ms (performance.now) spent waiting on upstream calls; non-stream bodies included. */
   upstreamMs: number;
   /** Monotonic ms (performance.now) when a stream's first event was written to the client. */
   firstWriteAt: number | null;
+}
+
+type UpstreamCall = ProxiedRequest['attempts'][number] & { apiKeyId: number };
+
+/**
+ * Per upstream key counters of one request: every call counts as a request of its key, 2xx as a
+ * success, anything else but a client abort as a failure; the request's tokens go to the key
+ * whose 2xx answer served it (the last call).
+ */
+export function upstreamKeyUsage(calls: readonly UpstreamCall[], tokens: number): UpstreamKeyUsage[] {
+  const byKey = new Map<number, UpstreamKeyUsage>();
+  calls.forEach((call, index) => {
+    let entry = byKey.get(call.apiKeyId);
+    if (!entry) {
+      entry = { apiKeyId: call.apiKeyId, requests: 0, success: 0, failure: 0, tokens: 0 };
+      byKey.set(call.apiKeyId, entry);
+    }
+    entry.requests++;
+    if (call.outcome === 'success') entry.success++;
+    else if (call.outcome !== 'aborted') entry.failure++;
+    if (index === calls.length - 1 && call.outcome === 'success') entry.tokens += Math.max(0, Math.round(tokens));
+  });
+  return [...byKey.values()];
 }
 
 const RETRYABLE_STATUS = new Set([408, 409, 425, 429, 500, 502, 503, 504, 529]);
@@ -269,6 +293,16 @@ export async function handleProxy(deps: ProxyDeps, route: ProxyRoute, request: P
     if (settle) void settle(total).catch(() => undefined);
     if (outcome.key) deps.logs.push(logRecord(request, route, outcome, master, started, deps.now(), deps.replica.snapshot.features));
     recordMetrics(deps, route, outcome, startedMono);
+    if (outcome.calls.length > 0) recordUpstreamStats(deps, outcome, total);
+  }
+}
+
+/** Hands the per upstream key counters to the port (one pipelined Redis call, not awaited). */
+function recordUpstreamStats(deps: ProxyDeps, outcome: Outcome, tokens: number): void {
+  try {
+    deps.upstreamStats.record(upstreamKeyUsage(outcome.calls, tokens), deps.now());
+  } catch (err) {
+    deps.logger.warn({ err: { message: (err as Error).message } }, 'recording upstream key counters failed');
   }
 }
 
@@ -359,7 +393,7 @@ async function forward(deps: ProxyDeps, route: ProxyRoute, request: ProxyRequest
     outcome.upstreamFormat = adapter.wireFormat;
     const attemptStarted = deps.now();
     const sentAt = performance.now();
-    const call: Outcome['calls'][number] = { providerType: provider.type, outcome: 'error', headersSeconds: null };
+    const call: UpstreamCall = { providerType: provider.type, outcome: 'error', headersSeconds: null, apiKeyId: provider.id };
     outcome.calls.push(call);
     let upstream;
     try {

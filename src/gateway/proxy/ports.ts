@@ -76,3 +76,21 @@ export interface ProxiedRequest {
 export interface MetricsPort {
   proxied(request: ProxiedRequest): void;
 }
+
+/** What one proxied request did to one upstream key (summed over its attempts on that key). */
+export interface UpstreamKeyUsage {
+  apiKeyId: number;
+  /** Upstream calls made with the key. */
+  requests: number;
+  /** Calls answered 2xx. */
+  success: number;
+  /** Calls that failed (status ≥ 300, transport error, timeout); calls the client abandoned count in neither. */
+  failure: number;
+  /** Prompt + completion tokens of the request, on the key that served it. */
+  tokens: number;
+}
+
+/** Per upstream key counters for the `stats` flush; fire and forget, never delays a response. */
+export interface UpstreamStatsPort {
+  record(usage: readonly UpstreamKeyUsage[], atMs: number): void;
+}

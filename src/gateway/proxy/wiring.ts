@@ -3,8 +3,9 @@ import { providerEventJobId } from '../../../jobs/provider-events/definition.js'
 import { enqueue, type QueueSet } from '../../../jobs/queues.js';
 import type { Logger } from '../../lib/logger.js';
 import type { HealthStore } from '../health/index.js';
+import { UpstreamStatsKeys } from '../../lib/stats-keys.js';
 import { createLimiter } from '../limits/index.js';
-import type { HealthPort, LimitsPort, ProviderEventsPort } from './ports.js';
+import type { HealthPort, LimitsPort, ProviderEventsPort, UpstreamStatsPort } from './ports.js';
 
 /**
  * Adapters from the engine's narrow ports to the real parts: the Redis limiter, the health store
@@ -53,6 +54,35 @@ export function providerEventsPort(queues: QueueSet, log: Logger): ProviderEvent
       enqueue(queues, 'provider-events', payload, { jobId: providerEventJobId(payload) }).catch((err: unknown) =>
         log.warn({ err: { message: (err as Error).message }, apiKeyId: event.apiKeyId }, 'could not report an auto-ban; the gateway still avoids the key'),
       );
+    },
+  };
+}
+
+/**
+ * Per upstream key counters (docs/control-plane.md "Stats"): one pipeline per request — HINCRBY of
+ * each counter, last_used_ms, and the key's id into the dirty set the `stats` job drains. Sent
+ * after the response ended and never awaited; a failure only loses these counters (logged).
+ */
+export function upstreamStatsPort(redis: Redis, log: Logger, prefix = ''): UpstreamStatsPort {
+  let lastWarning = 0;
+  return {
+    record(usage, atMs) {
+      if (usage.length === 0) return;
+      const pipeline = redis.pipeline();
+      for (const entry of usage) {
+        const key = UpstreamStatsKeys.apiKey(prefix, entry.apiKeyId);
+        pipeline.hincrby(key, 'requests', entry.requests);
+        if (entry.success > 0) pipeline.hincrby(key, 'success', entry.success);
+        if (entry.failure > 0) pipeline.hincrby(key, 'failure', entry.failure);
+        if (entry.tokens > 0) pipeline.hincrby(key, 'tokens', entry.tokens);
+        pipeline.hset(key, 'last_used_ms', String(Math.round(atMs)));
+        pipeline.sadd(UpstreamStatsKeys.dirty(prefix), String(entry.apiKeyId));
+      }
+      pipeline.exec().catch((err: unknown) => {
+        if (Date.now() - lastWarning < 5_000) return;
+        lastWarning = Date.now();
+        log.warn({ err: { message: (err as Error).message } }, 'could not record upstream key counters');
+      });
     },
   };
 }
