@@ -102,7 +102,14 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
           const jobLogger = log.child({ queue: name, jobId: job.id, attempt: job.attemptsMade + 1 });
           return processor(job, { config, knex, redis: processorRedis, secretBox, logger: jobLogger, now: () => new Date() });
         },
-        { connection, prefix: config.queuePrefix, concurrency: config.worker.concurrency },
+        {
+          connection,
+          prefix: config.queuePrefix,
+          concurrency: config.worker.concurrency,
+          // Every processor is idempotent (STYLE.md): a job stalled by crashed workers is retried,
+          // never failed for stalling — a lost logs batch would break invariant 4.
+          maxStalledCount: 10,
+        },
       );
       worker.on('error', (err) => log.error({ queue: name, err }, 'worker error'));
       worker.on('failed', (job, err) => {

@@ -121,6 +121,18 @@ describe('createLogBuffer', () => {
     expect(sut.stats()).to.deep.equal({ depth: 0, dropped: 0, flushed: 3, failures: 0, rejected: 0 });
   });
 
+  it('keeps sending after a flush found nothing to send (a drained drain must not stick)', async () => {
+    const sut = make();
+    sut.push(record());
+    await sut.flush();
+    await sut.flush(); // empty: this used to leave a settled promise as the in-flight drain forever
+    const later = [record(), record(), record()];
+    for (const r of later) sut.push(r);
+    await clock.tick(0);
+    expect(queue.batches.at(-1)).to.deep.equal(later.map((r) => r.request_id));
+    expect(sut.stats()).to.include({ depth: 0, flushed: 4 });
+  });
+
   it('a partial batch goes flushMs after its first record', async () => {
     const sut = make();
     sut.push(record());

@@ -173,7 +173,11 @@ export function createLogBuffer(options: LogBufferOptions): LogBuffer {
   /** Sends batches one after the other: all waiting records (`all`), or only full batches. */
   function drain(all: boolean): Promise<void> {
     if (inFlight) return inFlight;
-    inFlight = (async () => {
+    let run: Promise<void> | undefined = undefined;
+    run = (async () => {
+      // Yield first: a drain with nothing to send would otherwise finish (and clear inFlight in
+      // its finally) before `inFlight` is assigned, leaving a settled promise there for good.
+      await Promise.resolve();
       try {
         for (;;) {
           if (!pending) {
@@ -201,12 +205,13 @@ export function createLogBuffer(options: LogBufferOptions): LogBuffer {
           }
         }
       } finally {
-        inFlight = undefined;
+        if (inFlight === run) inFlight = undefined;
       }
       // What is left is a partial batch: it goes when the oldest record has waited flushMs.
       if (!closed && depth() > 0) arm(ring.size >= batchSize ? 0 : flushMs, ring.size < batchSize);
     })();
-    return inFlight;
+    inFlight = run;
+    return run;
   }
 
   /** Makes room for one record by dropping the oldest one (never from a batch being sent). */

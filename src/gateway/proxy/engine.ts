@@ -562,7 +562,8 @@ async function relayJson(
   const type = headers['content-type'];
   res.writeHead(200, { 'content-type': typeof type === 'string' && bridge.clientFormat === bridge.upstreamFormat ? type : 'application/json', 'content-length': Buffer.byteLength(out) });
   res.end(out);
-  outcome.ttftMs = deps.now() - (outcome.ttftMs ?? deps.now());
+  const answeredAt = deps.now();
+  outcome.ttftMs = answeredAt - (outcome.ttftMs ?? answeredAt);
 }
 
 /** Writes and waits for the socket to drain: a slow client slows the upstream read, never buffers it. */
