@@ -4,6 +4,7 @@
  * bounded request counts. Scenarios are added here as the gateway grows (issue: benchmarks).
  */
 import { startChildServer } from './child.js';
+import { formatLogPipeline, measureLogPipeline } from './log-pipeline.js';
 import { runLoad, type LoadResult } from './load.js';
 
 interface Row {
@@ -44,7 +45,13 @@ async function proxyFloor(): Promise<Row[]> {
   return rows;
 }
 
-const scenarios: Record<string, () => Promise<Row[]>> = { 'proxy-floor': proxyFloor };
+/** Log pipeline throughput into PostgreSQL (DESIGN §10: ≥ 5,000 records/s); its own table. */
+async function logPipeline(): Promise<string> {
+  return formatLogPipeline(await measureLogPipeline());
+}
+
+/** A scenario reports load rows (formatted as one table) or a table of its own. */
+const scenarios: Record<string, () => Promise<Row[] | string>> = { 'proxy-floor': proxyFloor, 'log-pipeline': logPipeline };
 
 function format(rows: Row[]): string {
   const lines = ['| scenario | target | req/s | p50 ms | p99 ms | server CPU ms/req | errors |', '|---|---|---|---|---|---|---|'];
@@ -68,7 +75,8 @@ async function main(): Promise<void> {
       process.exit(2);
     }
     console.log(`\n## ${name}\n`);
-    console.log(format(await scenario()));
+    const result = await scenario();
+    console.log(typeof result === 'string' ? result : format(result));
   }
   console.log(
     '\nThe gateway proxies no traffic yet; its rows join these once proxying lands, reported as ratios against "bare proxy" from the same run.',

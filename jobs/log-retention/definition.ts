@@ -2,10 +2,12 @@ import { z } from 'zod';
 import { DEFAULT_JOB_OPTIONS, defineQueue } from '../define.js';
 
 /**
- * `log-retention` keeps `request_logs` day partitions in shape (DESIGN §4, §6 "Logs"): it creates
- * the partitions for today and the next `daysAhead` days and drops whole partitions older than
- * `retentionDays` (default EZ_LOG_RETENTION_DAYS). Idempotent: every tick converges on the same
- * set of partitions, so a retry or a duplicate run is harmless.
+ * `log-retention` keeps `request_logs` in shape (DESIGN §4, §6 "Logs"): it creates the partitions
+ * for today and the next `daysAhead` days, drops whole partitions older than `retentionDays`
+ * (default EZ_LOG_RETENTION_DAYS), deletes default-partition rows older than that, and trims the
+ * oldest rows beyond `maxRecords` (default EZ_LOG_MAX_RECORDS) in bounded batches. Idempotent:
+ * every tick converges on the same state, so a retry or a duplicate run is harmless; work per run
+ * is bounded and the rest is left to the next tick.
  */
 export const logRetentionPayload = z
   .object({
@@ -13,6 +15,8 @@ export const logRetentionPayload = z
     retentionDays: z.number().int().min(1).max(3_650).optional(),
     /** Days of partitions to create ahead of today (default 7). */
     daysAhead: z.number().int().min(0).max(90).default(7),
+    /** Cap on stored rows; default: the worker's EZ_LOG_MAX_RECORDS. */
+    maxRecords: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
   })
   .strict();
 
