@@ -109,6 +109,8 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
           // Every processor is idempotent (STYLE.md): a job stalled by crashed workers is retried,
           // never failed for stalling — a lost logs batch would break invariant 4.
           maxStalledCount: 10,
+          lockDuration: config.worker.lockDurationMs,
+          stalledInterval: config.worker.stalledIntervalMs,
         },
       );
       worker.on('error', (err) => log.error({ queue: name, err }, 'worker error'));

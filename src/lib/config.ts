@@ -50,6 +50,8 @@ export const rawConfigSchema = z.object({
   EZ_INTERNAL_TOKEN: secretString(16),
   EZ_WORKER_QUEUES: list,
   EZ_WORKER_CONCURRENCY: positiveInt.default(4),
+  EZ_WORKER_LOCK_DURATION_MS: positiveInt.default(30_000),
+  EZ_WORKER_STALLED_INTERVAL_MS: positiveInt.default(30_000),
   EZ_SYNC_INTERVAL_MS: positiveInt.default(10_000),
   EZ_SYNC_BATCH_SIZE: positiveInt.default(100),
   EZ_SYNC_MAX_RETRIES: positiveInt.default(10),
@@ -91,7 +93,14 @@ export interface Config {
     maxRecords: number;
   };
   secrets: { master: string | undefined; adminToken: string | undefined; internalToken: string | undefined };
-  worker: { queues: string[] | undefined; concurrency: number };
+  worker: {
+    queues: string[] | undefined;
+    concurrency: number;
+    /** How long a job stays locked to a worker without renewal (a crashed worker's jobs return after it). */
+    lockDurationMs: number;
+    /** How often stalled jobs (crashed workers) are looked for. */
+    stalledIntervalMs: number;
+  };
   sync: { intervalMs: number; batchSize: number; maxRetries: number };
   http: {
     apiBodyLimitBytes: number;
@@ -197,7 +206,12 @@ export function loadConfig(options: { env?: NodeJS.ProcessEnv; cwd?: string } = 
       maxRecords: raw.EZ_LOG_MAX_RECORDS,
     },
     secrets: { master: raw.EZ_SECRET, adminToken: raw.EZ_ADMIN_TOKEN, internalToken: raw.EZ_INTERNAL_TOKEN },
-    worker: { queues: raw.EZ_WORKER_QUEUES, concurrency: raw.EZ_WORKER_CONCURRENCY },
+    worker: {
+      queues: raw.EZ_WORKER_QUEUES,
+      concurrency: raw.EZ_WORKER_CONCURRENCY,
+      lockDurationMs: raw.EZ_WORKER_LOCK_DURATION_MS,
+      stalledIntervalMs: raw.EZ_WORKER_STALLED_INTERVAL_MS,
+    },
     sync: { intervalMs: raw.EZ_SYNC_INTERVAL_MS, batchSize: raw.EZ_SYNC_BATCH_SIZE, maxRetries: raw.EZ_SYNC_MAX_RETRIES },
     http: {
       apiBodyLimitBytes: raw.EZ_API_BODY_LIMIT_BYTES,

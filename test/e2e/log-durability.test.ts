@@ -77,6 +77,9 @@ describe('log durability across worker crashes (invariant 4)', function () {
       EZ_DATA_DIR: dataDir,
       EZ_LOG_LEVEL: 'warn',
       EZ_WORKER_QUEUES: 'logs',
+      // A killed worker's jobs come back within ~4 s instead of ~60 s (BullMQ lock + stalled check).
+      EZ_WORKER_LOCK_DURATION_MS: '3000',
+      EZ_WORKER_STALLED_INTERVAL_MS: '1000',
       EZ_PG_DSN: testEnv().pgUrl,
       EZ_REDIS_URL: testEnv().redisUrl,
       EZ_QUEUE_PREFIX: prefix,
