@@ -106,36 +106,8 @@ export function parseStatusFilter(value: string): StatusFilter {
   return { code: Number(value) };
 }
 
-export interface RequestLogDto {
-  request_id: string;
-  created_at: string;
-  master_id: number | null;
-  key_id: number | null;
-  namespace: string | null;
-  model: string | null;
-  upstream_model: string | null;
-  provider_group_id: number | null;
-  api_key_id: number | null;
-  format_in: string | null;
-  format_out: string | null;
-  stream: boolean;
-  status_code: number | null;
-  error_code: string | null;
-  error_message: string | null;
-  latency_ms: number | null;
-  ttft_ms: number | null;
-  prompt_tokens: number;
-  completion_tokens: number;
-  cache_read_tokens: number;
-  cache_write_tokens: number;
-  cost_list: number;
-  cost_actual: number;
-  usage_source: string | null;
-  client_ip: string | null;
-  attempts: number;
-  abort_reason: string | null;
-  request_body?: string | null;
-}
+/** A row as the API shows it: the same columns, times as ISO strings, no keyset internals. */
+export type RequestLogDto = Omit<RequestLogRow, 'created_at' | 'position_at'> & { created_at: string };
 
 export function toRequestLogDto(row: RequestLogRow): RequestLogDto {
   const { position_at: _position, request_body, created_at, ...rest } = row;
