@@ -9,7 +9,6 @@ import {
   updateModel,
   type ModelFields,
   type ModelFilters,
-  type ModelKind,
   type ModelRow,
 } from '../db/models.repository.js';
 import { ConflictError, NotFoundError } from '../lib/errors.js';
@@ -20,25 +19,8 @@ import { write, type WriteContext, type WriteDeps } from './write-context.js';
  * re-syncs the routing projection (`meta:models` is built from these rows).
  */
 
-export interface ModelDto {
-  id: number;
-  name: string;
-  kind: ModelKind;
-  context_window: number | null;
-  max_output_tokens: number | null;
-  supports_stream: boolean;
-  supports_vision: boolean;
-  supports_functions: boolean;
-  supports_tool_choice: boolean;
-  supports_fim: boolean;
-  price_input: number;
-  price_output: number;
-  price_cache_read: number;
-  price_cache_write: number;
-  price_per_request: number;
-  created_at: string;
-  updated_at: string;
-}
+/** A model as the API shows it: the row, with times as ISO strings. */
+export type ModelDto = Omit<ModelRow, 'created_at' | 'updated_at'> & { created_at: string; updated_at: string };
 
 export type ModelCreateInput = Partial<ModelFields> & { name: string };
 export type ModelUpdateInput = Partial<ModelFields>;

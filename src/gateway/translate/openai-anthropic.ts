@@ -1,7 +1,7 @@
 import type { Usage } from '../types.js';
 import { InvalidFieldError, UnsupportedFieldError } from './errors.js';
 import { parseDataUrl, parseToolArguments } from './json.js';
-import { COMMON_REFUSALS, applyRefusals, checkMessages, maxTokensOf, stopList, textOf } from './openai-request.js';
+import { COMMON_REFUSALS, applyRefusals, assistantText, checkMessages, maxTokensOf, stopList, textOf } from './openai-request.js';
 import { usageFromAnthropic, usageToOpenai } from './usage.js';
 import type {
   AnthropicImageBlock,
@@ -92,10 +92,7 @@ export function openaiChatToAnthropic(body: OpenAIChatRequest, options: OpenaiCh
       case 'assistant': {
         if (m.function_call) throw new UnsupportedFieldError(`${at}.function_call`, 'use tool_calls');
         const blocks: AnthropicRequestBlock[] = [];
-        const text =
-          typeof m.content === 'string' || m.content === null || m.content === undefined
-            ? (m.content ?? '')
-            : m.content.map((p) => (p.type === 'text' ? p.text : p.refusal)).join('');
+        const text = assistantText(m.content);
         if (text !== '') blocks.push({ type: 'text', text });
         (m.tool_calls ?? []).forEach((call, j) => blocks.push(toolUseBlock(call, `${at}.tool_calls[${j}]`)));
         // Anthropic refuses an empty assistant turn; an empty OpenAI assistant message says nothing.

@@ -1,7 +1,7 @@
 import type { Usage } from '../types.js';
 import { InvalidFieldError, UnsupportedFieldError } from './errors.js';
 import { isJsonObject, parseDataUrl, parseToolArguments, tryParseJson } from './json.js';
-import { COMMON_REFUSALS, applyRefusals, checkMessages, maxTokensOf, stopList, textOf } from './openai-request.js';
+import { COMMON_REFUSALS, applyRefusals, assistantText, checkMessages, maxTokensOf, stopList, textOf } from './openai-request.js';
 import { usageFromGemini, usageToOpenai } from './usage.js';
 import type {
   GeminiCandidate,
@@ -85,10 +85,7 @@ export function openaiChatToGemini(body: OpenAIChatRequest, options: OpenaiChatT
       case 'assistant': {
         if (m.function_call) throw new UnsupportedFieldError(`${at}.function_call`, 'use tool_calls');
         const parts: GeminiPart[] = [];
-        const text =
-          typeof m.content === 'string' || m.content === null || m.content === undefined
-            ? (m.content ?? '')
-            : m.content.map((p) => (p.type === 'text' ? p.text : p.refusal)).join('');
+        const text = assistantText(m.content);
         if (text !== '') parts.push({ text });
         (m.tool_calls ?? []).forEach((call, j) => {
           const field = `${at}.tool_calls[${j}]`;

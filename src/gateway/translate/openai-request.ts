@@ -1,5 +1,5 @@
 import { InvalidFieldError, UnsupportedFieldError } from './errors.js';
-import type { OpenAIChatRequest, OpenAIMessage, OpenAITextPart } from './wire/openai.js';
+import type { OpenAIAssistantMessage, OpenAIChatRequest, OpenAIMessage, OpenAITextPart } from './wire/openai.js';
 
 /**
  * Reading an OpenAI chat request on its way to another dialect: the fields no other dialect can
@@ -55,6 +55,12 @@ export function textOf(content: string | OpenAITextPart[] | null | undefined, fi
       return part.text;
     })
     .join('');
+}
+
+/** The text of an assistant turn: its string content, or its text and refusal parts joined. */
+export function assistantText(content: OpenAIAssistantMessage['content']): string {
+  if (typeof content === 'string' || content === null || content === undefined) return content ?? '';
+  return content.map((p) => (p.type === 'text' ? p.text : p.refusal)).join('');
 }
 
 /** `stop` → a list of stop sequences. */
