@@ -50,10 +50,26 @@ export const alertEvent = z
   })
   .strict();
 
+/**
+ * A child key's or master's lifetime quota ran out at the gateway (issue #6): the worker records
+ * `spent` into `quota_used` (never lowering it) and, for a key, sets `status = exhausted` through
+ * the outbox. Sent at most about once a minute per subject by each gateway.
+ */
+export const quotaExhaustedEvent = z
+  .object({
+    type: z.literal('quota_exhausted'),
+    subject: z.enum(['key', 'master']),
+    id: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+    /** Live spend counter when refused, µ$. */
+    spent_micros: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    at: instant,
+  })
+  .strict();
+
 /** Scheduler tick (not sent by gateways): lifts auto-bans whose `until` has passed. */
 export const banExpirySweep = z.object({ type: z.literal('ban_expiry_sweep') }).strict();
 
-export const providerEventPayload = z.discriminatedUnion('type', [autoBanEvent, unbanEvent, oauthUnauthorizedEvent, alertEvent, banExpirySweep]);
+export const providerEventPayload = z.discriminatedUnion('type', [autoBanEvent, unbanEvent, oauthUnauthorizedEvent, alertEvent, quotaExhaustedEvent, banExpirySweep]);
 
 export type ProviderEventPayload = z.input<typeof providerEventPayload>;
 export type ProviderEvent = z.output<typeof providerEventPayload>;
@@ -72,7 +88,7 @@ export const providerEventsQueue = defineQueue({
  * Redis still knows it. BullMQ refuses `:` in custom ids.
  */
 export function providerEventJobId(event: Exclude<ProviderEventPayload, { type: 'ban_expiry_sweep' }>): string {
-  const subject = event.type === 'alert' ? event.fingerprint : String(event.api_key_id);
+  const subject = event.type === 'alert' ? event.fingerprint : event.type === 'quota_exhausted' ? `${event.subject}-${event.id}` : String(event.api_key_id);
   const digest = createHash('sha256').update(`${event.type}\u0000${subject}\u0000${event.at}`).digest('base64url').slice(0, 24);
   return `pe-${event.type}-${digest}`;
 }

@@ -3,10 +3,12 @@ import type { CandidateSource, GroupSource, KeySource, MasterSource, ModelSource
 
 /** Reads what the sync worker projects into Redis (DESIGN §5). Rows only; decisions live in domain/sync. */
 
-const MASTER_COLUMNS = ['id', 'name', 'status', 'epoch', 'group', 'global_qps', 'namespaces', 'default_namespace'] as const;
+const MASTER_COLUMNS = [
+  'id', 'name', 'status', 'epoch', 'group', 'global_qps', 'namespaces', 'default_namespace', 'quota_limit', 'quota_used', 'budgets',
+] as const;
 const KEY_COLUMNS = [
   'id', 'master_id', 'key_digest', 'status', 'issued_at_epoch', 'expires_at', 'group', 'scopes', 'namespaces',
-  'default_namespace', 'model_limits_enabled', 'model_limits', 'allow_ips', 'quota_limit', 'rpm_limit', 'tpm_limit',
+  'default_namespace', 'model_limits_enabled', 'model_limits', 'allow_ips', 'quota_limit', 'quota_used', 'rpm_limit', 'tpm_limit', 'budgets',
 ] as const;
 
 export interface KeySourceRow extends KeySource {
@@ -51,6 +53,7 @@ export interface ApiKeySourceRow {
   id: number;
   group_id: number;
   weight: number;
+  rate_multiplier: string | number;
   status: string;
   auto_ban: boolean;
   ban_until: Date | null;
@@ -84,7 +87,7 @@ export async function loadRouting(db: Knex | Knex.Transaction): Promise<RoutingS
       )
       .orderBy('id');
   const apiKeys = await db('api_keys')
-    .select('id', 'group_id', 'weight', 'status', 'auto_ban', 'ban_until', 'secret_ciphertext', 'secret_nonce', 'key_version')
+    .select('id', 'group_id', 'weight', 'rate_multiplier', 'status', 'auto_ban', 'ban_until', 'secret_ciphertext', 'secret_nonce', 'key_version')
     .orderBy('id');
   const bindings = await db('bindings').select('namespace', 'public_model', 'route_group', 'status', 'updated_at', 'candidates').orderBy('id');
   const models = await db('models')

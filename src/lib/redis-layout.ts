@@ -56,6 +56,8 @@ export interface ProviderSnapshot {
   group: string;
   models: string[];
   weight: number;
+  /** Actual cost = list cost × this (1 = list price). */
+  rate_multiplier: number;
   status: string;
   auto_ban: boolean;
   ban_until: string | null;
@@ -123,9 +125,14 @@ export interface TokenRecord {
   model_limits_enabled: '0' | '1';
   model_limits: string;
   allow_ips: string;
+  /** Lifetime quota in µ$ of actual cost; '-1' = unlimited. */
   quota_limit: string;
+  /** µ$ spent as PostgreSQL knows it: the floor the gateway's live counter is seeded with. */
+  quota_used: string;
   rpm_limit: string;
   tpm_limit: string;
+  /** Budgets JSON (src/lib/budgets.ts); '{}' = none. */
+  budgets: string;
 }
 
 /** Fields of `auth:master:<id>`. */
@@ -138,4 +145,10 @@ export interface MasterRecord {
   global_qps: string;
   namespaces: string;
   default_namespace: string;
+  /** Lifetime quota in µ$ of actual cost; '-1' = unlimited. */
+  quota_limit: string;
+  /** µ$ spent as PostgreSQL knows it (seed floor of the live counter). */
+  quota_used: string;
+  /** Budgets JSON (src/lib/budgets.ts); '{}' = none. */
+  budgets: string;
 }

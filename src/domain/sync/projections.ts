@@ -23,6 +23,9 @@ export interface MasterSource {
   global_qps: number;
   namespaces: string[];
   default_namespace: string;
+  quota_limit: number;
+  quota_used: number;
+  budgets: Record<string, unknown>;
 }
 
 export function masterRecord(m: MasterSource): MasterRecord {
@@ -35,6 +38,9 @@ export function masterRecord(m: MasterSource): MasterRecord {
     global_qps: String(m.global_qps),
     namespaces: JSON.stringify(m.namespaces),
     default_namespace: m.default_namespace,
+    quota_limit: String(m.quota_limit),
+    quota_used: String(m.quota_used),
+    budgets: JSON.stringify(m.budgets ?? {}),
   };
 }
 
@@ -52,8 +58,10 @@ export interface KeySource {
   model_limits: string[];
   allow_ips: string[];
   quota_limit: number;
+  quota_used: number;
   rpm_limit: number;
   tpm_limit: number;
+  budgets: Record<string, unknown>;
 }
 
 export function tokenRecord(k: KeySource): TokenRecord {
@@ -71,8 +79,10 @@ export function tokenRecord(k: KeySource): TokenRecord {
     model_limits: JSON.stringify(k.model_limits),
     allow_ips: JSON.stringify(k.allow_ips),
     quota_limit: String(k.quota_limit),
+    quota_used: String(k.quota_used),
     rpm_limit: String(k.rpm_limit),
     tpm_limit: String(k.tpm_limit),
+    budgets: JSON.stringify(k.budgets ?? {}),
   };
 }
 
@@ -96,6 +106,8 @@ export interface ApiKeySource {
   id: number;
   group_id: number;
   weight: number;
+  /** numeric from PostgreSQL arrives as a string. */
+  rate_multiplier: number | string;
   status: string;
   auto_ban: boolean;
   ban_until: Date | null;
@@ -119,6 +131,7 @@ export function providerSnapshot(key: ApiKeySource, group: GroupSource): Provide
     group: group.route_group || 'default',
     models: group.models,
     weight: key.weight,
+    rate_multiplier: Number(key.rate_multiplier ?? 1),
     // A key is only as available as its group.
     status: group.status === 'active' ? key.status : 'disabled',
     auto_ban: key.auto_ban,

@@ -27,6 +27,7 @@ const provider = (id: number, extra: Partial<ProviderSnapshot> = {}): ProviderSn
   group: 'default',
   models: ['m'],
   weight: 1,
+  rate_multiplier: 1,
   status: 'active',
   auto_ban: true,
   ban_until: null,

@@ -14,6 +14,7 @@ export function snapshot(type: string, overrides: Partial<ProviderSnapshot> = {}
     group: 'default',
     models: [],
     weight: 1,
+    rate_multiplier: 1,
     status: 'active',
     auto_ban: true,
     ban_until: null,
