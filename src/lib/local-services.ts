@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
@@ -93,7 +93,76 @@ function run(command: string, args: string[], what: string): void {
   }
 }
 
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function pidFrom(file: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').split('\n')[0]?.trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+const sweptBaseDirs = new Set<string>();
+
+/**
+ * Run directories are named `<server>-<owner pid>-<time>`. One whose owner is gone was left by a
+ * SIGKILLed `npm start` or test run: its servers may still be running (PostgreSQL daemonizes;
+ * redis-server outlives a killed parent). Stop them — PostgreSQL through its postmaster.pid, Redis
+ * through its pidfile — and remove the directory. Directories of live owners (another `npm start`
+ * or test run on this checkout) are left alone. Runs once per base directory and process.
+ * Returns how many directories were removed.
+ */
+export function sweepStaleRunDirs(baseDir: string): number {
+  const runRoot = path.resolve(baseDir, 'run');
+  if (sweptBaseDirs.has(runRoot)) return 0;
+  sweptBaseDirs.add(runRoot);
+  if (!existsSync(runRoot)) return 0;
+  let removed = 0;
+  for (const name of readdirSync(runRoot)) {
+    const match = /^(postgres|redis)-(\d+)-[0-9a-z]+$/.exec(name);
+    if (!match || processAlive(Number(match[2]))) continue;
+    const dir = path.join(runRoot, name);
+    if (match[1] === 'postgres') {
+      const dataDir = path.join(dir, 'data');
+      const pid = pidFrom(path.join(dataDir, 'postmaster.pid'));
+      if (pid !== undefined && processAlive(pid)) {
+        try {
+          spawnSync(...pgCommand(findPostgresBinDir(), 'pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', '-t', '30', 'stop']), { stdio: 'ignore' });
+        } catch {
+          // No binaries any more: leave the directory for a human.
+          continue;
+        }
+      }
+    } else {
+      const pid = pidFrom(path.join(dir, 'redis.pid'));
+      if (pid !== undefined && processAlive(pid) && commandLine(pid).includes('redis-server')) process.kill(pid, 'SIGKILL');
+    }
+    rmSync(dir, { recursive: true, force: true });
+    removed++;
+  }
+  return removed;
+}
+
 function makeRunDir(baseDir: string, name: string): string {
+  sweepStaleRunDirs(baseDir);
   const dir = path.resolve(baseDir, 'run', `${name}-${process.pid}-${Date.now().toString(36)}`);
   mkdirSync(dir, { recursive: true });
   return dir;
@@ -213,6 +282,8 @@ export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<
       '--save', '',
       '--daemonize', 'no',
       '--logfile', path.join(dir, 'redis.log'),
+      // Lets a later run stop this server if our process is SIGKILLed (sweepStaleRunDirs).
+      '--pidfile', path.join(dir, 'redis.pid'),
     ],
     { stdio: 'ignore', detached: false },
   );
