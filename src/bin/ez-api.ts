@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { buildInfo } from '../lib/version.js';
 import { exportCommand, importCommand } from './import-export.command.js';
+import { pricesCommand } from './prices.command.js';
 import { bootstrap, exitWithProblem, runMigrations, serve, SERVE_ROLES, type ServeRole } from './runtime.js';
 
 const USAGE = `Usage: ez-api <command>
@@ -15,6 +16,8 @@ Commands:
   import FILE        import an exporter-format JSON file
                      [--dry-run] [--conflict skip|overwrite] [--include-bindings] [--json]
   export             write the configuration as JSON [--out FILE] (stdout by default)
+  prices load        load the default price table into the model registry
+                     [--file FILE] [--overwrite] [--dry-run] [--json]
   --version, -v      print name, version and commit
   --help, -h         this text
 `;
@@ -38,6 +41,10 @@ async function main(argv: string[]): Promise<void> {
     const args = arg === undefined ? rest : [arg, ...rest];
     // exitCode, not exit(): stdout may be a pipe still flushing the summary or the document.
     process.exitCode = command === 'import' ? await importCommand(args) : await exportCommand(args);
+    return;
+  }
+  if (command === 'prices') {
+    process.exitCode = await pricesCommand(arg === undefined ? rest : [arg, ...rest]);
     return;
   }
   if (command === 'serve') {

@@ -16,6 +16,8 @@ export interface ApiKeyRow {
   secret_nonce: Buffer | null;
   key_version: number;
   weight: number;
+  /** Actual cost = list cost × this (numeric, read as a number; 0–1000, default 1). */
+  rate_multiplier: number;
   status: ApiKeyStatus;
   auto_ban: boolean;
   ban_reason: string | null;
@@ -51,7 +53,11 @@ export type ApiKeyValues = Pick<
   | 'ban_until'
   | 'refresh_token_ciphertext'
   | 'refresh_token_nonce'
->;
+> &
+  /** Left out, the column default (1) applies. */
+  Partial<Pick<ApiKeyRow, 'rate_multiplier'>> &
+  /** OAuth state (docs/oauth-refresh.md); left out, the column defaults apply. */
+  Partial<Pick<ApiKeyRow, 'access_token_expires_at' | 'account_id' | 'refresh_error' | 'refresh_failure_count'>>;
 
 export interface ApiKeyFilters {
   group_id?: number;

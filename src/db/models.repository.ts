@@ -21,6 +21,8 @@ export interface ModelRow {
   price_cache_read: number;
   price_cache_write: number;
   price_per_request: number;
+  /** Where the prices came from: `default:<table version>` (the price loader owns them) or `admin`. */
+  price_source: string;
   created_at: Date;
   updated_at: Date;
 }
@@ -51,6 +53,20 @@ export function likeEscape(text: string): string {
 export async function insertModel(trx: Knex.Transaction, fields: Partial<ModelFields> & { name: string }): Promise<ModelRow> {
   const [row] = await trx<ModelRow>('models').insert(fields).returning('*');
   return row as ModelRow;
+}
+
+/** Rows with these exact names; `forUpdate` locks them for the rest of the transaction. */
+export async function findModelsByName(db: Knex | Knex.Transaction, names: readonly string[], options: { forUpdate?: boolean } = {}): Promise<ModelRow[]> {
+  if (names.length === 0) return [];
+  const query = db<ModelRow>('models').select('*').whereIn('name', [...names]);
+  if (options.forUpdate) query.forUpdate();
+  return query;
+}
+
+/** Inserts rows whose name is still free; returns the rows actually inserted (a name taken meanwhile is left out). */
+export async function insertModelsIfAbsent(trx: Knex.Transaction, rows: ReadonlyArray<Partial<ModelFields> & { name: string }>): Promise<ModelRow[]> {
+  if (rows.length === 0) return [];
+  return trx('models').insert([...rows]).onConflict('name').ignore().returning<ModelRow[]>('*');
 }
 
 export async function findModel(db: Knex | Knex.Transaction, id: number, options: { forUpdate?: boolean } = {}): Promise<ModelRow | undefined> {

@@ -12,6 +12,7 @@ import {
   type ModelRow,
 } from '../db/models.repository.js';
 import { ConflictError, NotFoundError } from '../lib/errors.js';
+import { ADMIN_SOURCE } from './pricing/price-table.js';
 import { write, type WriteContext, type WriteDeps } from './write-context.js';
 
 /**
@@ -22,8 +23,16 @@ import { write, type WriteContext, type WriteDeps } from './write-context.js';
 /** A model as the API shows it: the row, with times as ISO strings. */
 export type ModelDto = Omit<ModelRow, 'created_at' | 'updated_at'> & { created_at: string; updated_at: string };
 
-export type ModelCreateInput = Partial<ModelFields> & { name: string };
-export type ModelUpdateInput = Partial<ModelFields>;
+/** `price_source` is not input: the service sets it (docs/pricing.md). */
+export type ModelCreateInput = Partial<Omit<ModelFields, 'price_source'>> & { name: string };
+export type ModelUpdateInput = Partial<Omit<ModelFields, 'price_source'>>;
+
+const PRICE_FIELDS = ['price_input', 'price_output', 'price_cache_read', 'price_cache_write', 'price_per_request'] as const;
+
+/** An admin who sets any price owns the model's prices from then on: the default-table loader leaves them alone. */
+function withPriceSource<T extends ModelUpdateInput>(input: T): T & { price_source?: string } {
+  return PRICE_FIELDS.some((f) => input[f] !== undefined) ? { ...input, price_source: ADMIN_SOURCE } : input;
+}
 
 export interface Page {
   limit: number;
@@ -52,6 +61,7 @@ export function toModelDto(row: ModelRow): ModelDto {
     price_cache_read: Number(row.price_cache_read),
     price_cache_write: Number(row.price_cache_write),
     price_per_request: Number(row.price_per_request),
+    price_source: row.price_source,
     created_at: row.created_at.toISOString(),
     updated_at: row.updated_at.toISOString(),
   };
@@ -75,7 +85,7 @@ export async function getModel(knex: Knex, id: number): Promise<ModelDto> {
 export async function createModel(deps: WriteDeps, ctx: WriteContext, input: ModelCreateInput): Promise<ModelDto> {
   try {
     return await write(deps, ctx, async (unit) => {
-      const row = await insertModel(unit.trx, input);
+      const row = await insertModel(unit.trx, { ...input, price_source: ADMIN_SOURCE });
       await unit.audit('model.create', { type: 'model', id: row.id }, { name: row.name });
       await unit.sync({ resource: 'routing', action: 'upsert' });
       return toModelDto(row);
@@ -91,7 +101,7 @@ export async function updateModelById(deps: WriteDeps, ctx: WriteContext, id: nu
     return await write(deps, ctx, async (unit) => {
       const before = await findModel(unit.trx, id, { forUpdate: true });
       if (!before) throw new NotFoundError('model', id);
-      const row = (await updateModel(unit.trx, id, input)) ?? before;
+      const row = (await updateModel(unit.trx, id, withPriceSource(input))) ?? before;
       await unit.audit('model.update', { type: 'model', id }, { name: row.name, fields: Object.keys(input).sort() });
       await unit.sync({ resource: 'routing', action: 'upsert' });
       return toModelDto(row);

@@ -37,6 +37,8 @@ import {
   type PresetName,
   type ProviderType,
 } from './provider-presets.js';
+import { DEFAULT_PRICE_TABLE } from './pricing/price-table.js';
+import { applyPriceTable } from './pricing/price-table.service.js';
 import { write, type WriteContext, type WriteDeps, type WriteUnit } from './write-context.js';
 
 /**
@@ -90,6 +92,8 @@ export interface ApiKeyDto {
   secret_state: SecretState;
   has_refresh_token: boolean;
   weight: number;
+  /** Actual cost = list cost × this (docs/pricing.md). */
+  rate_multiplier: number;
   status: ApiKeyStatus;
   auto_ban: boolean;
   ban_reason: string | null;
@@ -156,6 +160,7 @@ export function apiKeyDto(box: SecretBox, row: ApiKeyRow): ApiKeyDto {
     secret_state: opened.state,
     has_refresh_token: row.refresh_token_ciphertext !== null,
     weight: row.weight,
+    rate_multiplier: Number(row.rate_multiplier),
     status: row.status,
     auto_ban: row.auto_ban,
     ban_reason: row.ban_reason,
@@ -348,7 +353,12 @@ export interface CreateApiKeyInput {
   name: string;
   api_key?: string;
   refresh_token?: string;
+  /** ISO 8601; OAuth types only. */
+  access_token_expires_at?: string | null;
+  account_id?: string | null;
   weight: number;
+  /** Default 1 (the column default). */
+  rate_multiplier?: number;
   status: AdminApiKeyStatus;
   auto_ban: boolean;
 }
@@ -357,7 +367,10 @@ export interface UpdateApiKeyInput {
   name?: string;
   api_key?: string;
   refresh_token?: string;
+  access_token_expires_at?: string | null;
+  account_id?: string | null;
   weight?: number;
+  rate_multiplier?: number;
   status?: AdminApiKeyStatus;
   auto_ban?: boolean;
   /** Only `null`: clears a ban (ban_until and ban_reason), and lifts `auto_disabled` to `active`. */
@@ -376,8 +389,13 @@ export async function getApiKey(read: ProvidersRead, id: number): Promise<ApiKey
 }
 
 /** The credential rules: a secret is required, except that OAuth types may give a refresh token instead. */
-function credentialErrors(type: ProviderType, input: { api_key?: string; refresh_token?: string }, creating: boolean): FieldError[] {
+function credentialErrors(type: ProviderType, input: { api_key?: string; refresh_token?: string } & OAuthKeyInput, creating: boolean): FieldError[] {
   const oauth = OAUTH_TYPES.has(type);
+  for (const field of ['access_token_expires_at', 'account_id'] as const) {
+    if (input[field] !== undefined && input[field] !== null && !oauth) {
+      return [{ field: `body.${field}`, message: `${field} applies only to OAuth types (codex, claude-code, gemini-cli, antigravity), not "${type}"` }];
+    }
+  }
   if (input.refresh_token !== undefined && !oauth) {
     return [{ field: 'body.refresh_token', message: `refresh_token applies only to OAuth types (codex, claude-code, gemini-cli, antigravity), not "${type}"` }];
   }
@@ -385,6 +403,23 @@ function credentialErrors(type: ProviderType, input: { api_key?: string; refresh
     return [{ field: 'body.api_key', message: oauth ? 'api_key or refresh_token is required' : 'api_key is required' }];
   }
   return [];
+}
+
+interface OAuthKeyInput {
+  access_token_expires_at?: string | null;
+  account_id?: string | null;
+  refresh_token?: string;
+}
+
+/** The OAuth columns an admin write sets; a new refresh token also clears the last refresh failure. */
+function oauthKeyValues(input: OAuthKeyInput): Partial<ApiKeyValues> {
+  return {
+    ...(input.access_token_expires_at !== undefined
+      ? { access_token_expires_at: input.access_token_expires_at === null ? null : new Date(input.access_token_expires_at) }
+      : {}),
+    ...(input.account_id !== undefined ? { account_id: input.account_id } : {}),
+    ...(input.refresh_token !== undefined ? { refresh_error: null, refresh_failure_count: 0 } : {}),
+  };
 }
 
 function sealSecret(box: SecretBox, id: number, secret: string): Pick<ApiKeyValues, 'secret_ciphertext' | 'secret_nonce' | 'key_version'> {
@@ -408,6 +443,7 @@ async function insertSealedKey(unit: WriteUnit, box: SecretBox, group: { id: num
     secret_nonce: null,
     key_version: 1,
     weight: input.weight,
+    ...(input.rate_multiplier !== undefined ? { rate_multiplier: input.rate_multiplier } : {}),
     status: input.status,
     auto_ban: input.auto_ban,
     ban_reason: null,
@@ -416,6 +452,7 @@ async function insertSealedKey(unit: WriteUnit, box: SecretBox, group: { id: num
     refresh_token_nonce: null,
     ...(input.api_key !== undefined ? sealSecret(box, id, input.api_key) : {}),
     ...(input.refresh_token !== undefined ? sealRefreshToken(box, id, input.refresh_token) : {}),
+    ...oauthKeyValues(input),
   };
   return insertApiKey(unit.trx, id, values);
 }
@@ -443,9 +480,11 @@ export async function updateApiKeyById(w: ProvidersWrite, id: number, patch: Upd
     const values: Partial<ApiKeyValues> = {
       ...(patch.name !== undefined ? { name: patch.name } : {}),
       ...(patch.weight !== undefined ? { weight: patch.weight } : {}),
+      ...(patch.rate_multiplier !== undefined ? { rate_multiplier: patch.rate_multiplier } : {}),
       ...(patch.auto_ban !== undefined ? { auto_ban: patch.auto_ban } : {}),
       ...(patch.api_key !== undefined ? sealSecret(w.box, id, patch.api_key) : {}),
       ...(patch.refresh_token !== undefined ? sealRefreshToken(w.box, id, patch.refresh_token) : {}),
+      ...oauthKeyValues(patch),
       ...banChange(current, patch),
     };
     const row = await updateApiKey(unit.trx, id, values);
@@ -509,6 +548,7 @@ export interface PresetInput {
   api_key: string;
   route_group: string;
   models?: string[];
+  rate_multiplier?: number;
 }
 
 export interface CustomInput {
@@ -517,6 +557,7 @@ export interface CustomInput {
   api_key: string;
   models: string[];
   route_group: string;
+  rate_multiplier?: number;
 }
 
 export interface ProviderCreated {
@@ -531,10 +572,13 @@ async function createWithKey(
   values: ProviderGroupValues,
   apiKey: string,
   audit: { action: 'provider.preset' | 'provider.custom'; metadata: Record<string, unknown> },
+  extras: { rateMultiplier?: number | undefined; seedModels?: readonly string[] } = {},
 ): Promise<ProviderCreated> {
   return write(w.deps, w.ctx, async (unit) => {
     const group = await insertGroup(unit.trx, values);
-    const key = await insertSealedKey(unit, w.box, group, { ...FIRST_KEY, api_key: apiKey });
+    const key = await insertSealedKey(unit, w.box, group, { ...FIRST_KEY, api_key: apiKey, rate_multiplier: extras.rateMultiplier ?? 1 });
+    // Presets price their models from the shipped table in the same write (never over admin prices).
+    if (extras.seedModels) await applyPriceTable(unit.trx, DEFAULT_PRICE_TABLE, { only: extras.seedModels });
     await unit.audit(audit.action, { type: 'provider_group', id: group.id }, { ...audit.metadata, name: group.name, api_key_id: key.id });
     await unit.sync({ resource: 'routing', action: 'upsert' });
     return { group: groupDto(group, 1), api_key: apiKeyDto(w.box, key) };
@@ -552,7 +596,7 @@ export async function createPresetProvider(w: ProvidersWrite, input: PresetInput
     models: input.models ?? [...preset.models],
     status: 'active',
   });
-  return createWithKey(w, values, input.api_key, { action: 'provider.preset', metadata: { preset: input.preset } });
+  return createWithKey(w, values, input.api_key, { action: 'provider.preset', metadata: { preset: input.preset } }, { rateMultiplier: input.rate_multiplier, seedModels: values.models });
 }
 
 /** `POST /admin/providers/custom`: any OpenAI-compatible endpoint (type `compatible`). */
@@ -565,5 +609,5 @@ export async function createCustomProvider(w: ProvidersWrite, input: CustomInput
     models: input.models,
     status: 'active',
   });
-  return createWithKey(w, values, input.api_key, { action: 'provider.custom', metadata: { type: 'compatible' } });
+  return createWithKey(w, values, input.api_key, { action: 'provider.custom', metadata: { type: 'compatible' } }, { rateMultiplier: input.rate_multiplier });
 }

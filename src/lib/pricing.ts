@@ -78,7 +78,8 @@ export function roundUsd(usd: number): number {
 /** USD → integer micro-USD, rounded up so a positive cost never counts as 0 against a quota. */
 export function usdToMicros(usd: number): number {
   if (!Number.isFinite(usd) || usd <= 0) return 0;
-  return Math.ceil(roundUsd(usd) * MICROS_PER_USD - 1e-6);
+  // At least 1: a cost below roundUsd's 1e-9 resolution is still a cost.
+  return Math.max(1, Math.ceil(roundUsd(usd) * MICROS_PER_USD - 1e-6));
 }
 
 export function microsToUsd(micros: number): number {

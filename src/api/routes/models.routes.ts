@@ -1,7 +1,18 @@
 import { createModel, deleteModelById, getModel, listModelDtos, updateModelById } from '../../domain/models.service.js';
+import { DEFAULT_PRICE_TABLE } from '../../domain/pricing/price-table.js';
+import { loadPrices } from '../../domain/pricing/price-table.service.js';
 import { defineRoute, type ApiRoute } from '../route.js';
 import { writeContext, writeDeps } from '../write.js';
-import { createModelSchema, idParamsSchema, listModelsQuerySchema, modelListSchema, modelSchema, updateModelSchema } from './models.schemas.js';
+import {
+  createModelSchema,
+  idParamsSchema,
+  listModelsQuerySchema,
+  loadPricesBodySchema,
+  modelListSchema,
+  modelSchema,
+  priceLoadResultSchema,
+  updateModelSchema,
+} from './models.schemas.js';
 
 export const modelRoutes: ApiRoute[] = [
   defineRoute({
@@ -30,6 +41,18 @@ export const modelRoutes: ApiRoute[] = [
       ctx.status = 201;
       return model;
     },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/admin/models/prices/load',
+    summary: 'Load the shipped default price table into the registry',
+    description:
+      'Creates missing models with their kind, limits and list prices; refreshes prices whose `price_source` is `default:*`; keeps prices an admin set unless `overwrite` (docs/pricing.md). The same as `ez-api prices load`.',
+    tags: ['models'],
+    auth: 'admin',
+    request: { body: loadPricesBodySchema },
+    responses: { 200: { description: 'What the load did (or would do, for a dry run)', schema: priceLoadResultSchema } },
+    handler: (ctx, { body }, env) => loadPrices(writeDeps(env, ctx), writeContext(ctx), DEFAULT_PRICE_TABLE, { overwrite: body.overwrite, dryRun: body.dry_run }),
   }),
   defineRoute({
     method: 'get',

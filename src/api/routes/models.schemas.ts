@@ -91,9 +91,36 @@ export const modelSchema = z
     price_cache_read: z.number(),
     price_cache_write: z.number(),
     price_per_request: z.number(),
+    price_source: z
+      .string()
+      .meta({ description: '`default:<table version>` (the price loader keeps these prices current) or `admin` (set by an admin; kept)', example: 'default:2026-12-01' }),
     created_at: z.string().meta({ format: 'date-time' }),
     updated_at: z.string().meta({ format: 'date-time' }),
   })
   .meta({ id: 'Model' });
 
 export const modelListSchema = z.object({ data: z.array(modelSchema), pagination: paginationSchema }).meta({ id: 'ModelList' });
+
+export const loadPricesBodySchema = z
+  .object({
+    overwrite: z.boolean().default(false).meta({ description: 'Also replace prices an admin set (price_source `admin`)' }),
+    dry_run: z.boolean().default(false).meta({ description: 'Count what would change; write nothing' }),
+  })
+  .strict()
+  .default({ overwrite: false, dry_run: false })
+  .meta({ id: 'ModelPricesLoad' });
+
+const modelNames = z.array(z.string());
+
+export const priceLoadResultSchema = z
+  .object({
+    version: z.string().meta({ description: 'Version of the loaded table', example: '2026-12-01' }),
+    dry_run: z.boolean(),
+    overwrite: z.boolean(),
+    created: z.number().int().meta({ description: 'Models added to the registry' }),
+    updated: z.number().int().meta({ description: 'Models whose prices were replaced' }),
+    unchanged: z.number().int().meta({ description: 'Models already at this version and these prices' }),
+    skipped: z.number().int().meta({ description: 'Models with admin-set prices, left alone (see `overwrite`)' }),
+    models: z.object({ created: modelNames, updated: modelNames, unchanged: modelNames, skipped: modelNames }),
+  })
+  .meta({ id: 'ModelPricesLoadResult' });

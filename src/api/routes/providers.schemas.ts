@@ -136,9 +136,25 @@ export const providerGroupListSchema = z
 const secret = (what: string) => z.string().trim().min(1).max(16_384).meta({ description: what, format: 'password' });
 const keyName = z.string().trim().max(128).meta({ description: 'Label for this key', example: 'team-a' });
 const weight = z.number().int().min(0).max(1_000).meta({ description: 'Relative share of traffic (0–1000; 0 = standby)' });
+/** docs/pricing.md: what this key's traffic really costs relative to the model's list price. */
+export const rateMultiplierSchema = z
+  .number()
+  .min(0)
+  .max(1_000)
+  .meta({ description: 'Actual cost = list cost × this (0–1000; 1 = list price, 0.5 = a 50 % discount, 0 = free)', example: 1 });
 const adminKeyStatus = z
   .enum(['active', 'disabled', 'manual_disabled'])
   .meta({ description: '`auto_disabled` is set by the gateway only; clear it with `ban_until: null` or `status: "active"`' });
+
+/** OAuth key state an admin may set along with the tokens (OAuth types only). */
+const oauthKeyFields = {
+  access_token_expires_at: z.iso
+    .datetime({ offset: true })
+    .nullable()
+    .optional()
+    .meta({ description: 'When the given access token (`api_key`) expires; null = unknown (the token-refresh sweep renews it at once)' }),
+  account_id: z.string().trim().min(1).max(200).nullable().optional().meta({ description: 'Upstream account id (Codex: the ChatGPT account id)' }),
+};
 
 export const createApiKeySchema = z
   .object({
@@ -146,7 +162,9 @@ export const createApiKeySchema = z
     name: keyName.default(''),
     api_key: secret('The upstream secret; required except for OAuth types given a refresh_token').optional(),
     refresh_token: secret('OAuth refresh token (codex, claude-code, gemini-cli, antigravity)').optional(),
+    ...oauthKeyFields,
     weight: weight.default(1),
+    rate_multiplier: rateMultiplierSchema.default(1),
     status: adminKeyStatus.default('active'),
     auto_ban: z.boolean().default(true),
   })
@@ -158,7 +176,9 @@ export const updateApiKeySchema = z
     name: keyName.optional(),
     api_key: secret('Replaces the upstream secret (re-encrypted)').optional(),
     refresh_token: secret('Replaces the OAuth refresh token').optional(),
+    ...oauthKeyFields,
     weight: weight.optional(),
+    rate_multiplier: rateMultiplierSchema.optional(),
     status: adminKeyStatus.optional(),
     auto_ban: z.boolean().optional(),
     ban_until: z.null().optional().meta({ description: 'Only `null`: clears a ban (and lifts `auto_disabled` to `active`)' }),
@@ -186,6 +206,7 @@ export const apiKeySchema = z
     secret_state: z.enum(['ok', 'missing', 'undecryptable']).meta({ description: '`missing`: an OAuth key not refreshed yet; `undecryptable`: EZ_SECRET changed' }),
     has_refresh_token: z.boolean(),
     weight: z.number().int(),
+    rate_multiplier: z.number(),
     status: z.enum(API_KEY_STATUSES),
     auto_ban: z.boolean(),
     ban_reason: z.string().nullable(),
@@ -220,6 +241,7 @@ export const presetProviderSchema = z
     api_key: secret('The upstream secret'),
     route_group: routeGroup.default('default'),
     models: modelsSchema.optional().meta({ description: 'Replaces the starter model list' }),
+    rate_multiplier: rateMultiplierSchema.default(1),
   })
   .strict()
   .meta({ id: 'ProviderPresetCreate' });
@@ -231,6 +253,7 @@ export const customProviderSchema = z
     api_key: secret('The upstream secret'),
     models: modelsSchema.pipe(z.array(z.string()).min(1, 'Give at least one model')),
     route_group: routeGroup.default('default'),
+    rate_multiplier: rateMultiplierSchema.default(1),
   })
   .strict()
   .meta({ id: 'ProviderCustomCreate' });
