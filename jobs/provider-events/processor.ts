@@ -8,8 +8,9 @@ import { parsePayload, type JobProcessor, type ProcessorContext } from '../proce
 import { providerEventsQueue } from './definition.js';
 
 /**
- * Thin: parse, apply one event through write() (key row + audit + routing outbox row), nudge the
- * sync worker after commit. A replayed job is a no-op (the service compares `at` with the key).
+ * Thin: parse, apply one event through write() (row + audit + outbox row: `routing` for upstream
+ * keys, `key` for an exhausted child key), nudge the sync worker after commit. A replayed job is a
+ * no-op (the service compares `at` with the key, or finds the spend already recorded).
  */
 export const processProviderEvent: JobProcessor<ProviderEventResult | { lifted: number[] }> = async (job, ctx) => {
   const event = parsePayload(providerEventsQueue, job.data);

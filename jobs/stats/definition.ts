@@ -3,8 +3,9 @@ import { DEFAULT_JOB_OPTIONS, defineQueue } from '../define.js';
 
 /**
  * `stats` flushes the gateways' per upstream key counters (Redis `stats:apikey:<id>`) into
- * `api_keys` and `provider_groups` (DESIGN §8), and purges minute aggregates and flush ids older
- * than 7 days. Exactly once under retries and concurrent runs: see src/domain/stats-flush.service.ts.
+ * `api_keys` and `provider_groups` (DESIGN §8), persists the child keys' and masters' live spend
+ * (`usage:<key|master>:<id>:spent`) into quota_used (docs/budgets.md), and purges minute
+ * aggregates and flush ids older than 7 days. Exactly once under retries and concurrent runs: see src/domain/stats-flush.service.ts.
  */
 export const statsPayload = z
   .object({

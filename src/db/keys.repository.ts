@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { Budgets } from '../lib/budgets.js';
 import type { OffsetPage } from './masters.repository.js';
 
 /** SQL for `keys` (child keys issued under a master). */
@@ -32,16 +33,21 @@ export interface KeyRow {
   /** CIDR strings as PostgreSQL prints them (`10.0.0.0/8`, `10.0.0.1/32`). */
   allow_ips: string[];
   expires_at: Date | null;
+  /** Lifetime quota, µ$ of actual cost; -1 = unlimited. */
   quota_limit: number;
+  /** µ$ spent as far as PostgreSQL knows (raised by the `stats` flush and quota events, never lowered but by a reset). */
   quota_used: number;
   rpm_limit: number;
   tpm_limit: number;
+  /** Periodic budgets (src/lib/budgets.ts); `{}` = none. */
+  budgets: Budgets;
   last_used_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
 
-export type NewKeyRow = Omit<KeyRow, 'id' | 'quota_used' | 'last_used_at' | 'created_at' | 'updated_at'>;
+/** budgets defaults in the table (`{}`). */
+export type NewKeyRow = Omit<KeyRow, 'id' | 'quota_used' | 'budgets' | 'last_used_at' | 'created_at' | 'updated_at'> & Partial<Pick<KeyRow, 'budgets'>>;
 
 export type KeyPatch = Partial<
   Pick<
@@ -59,6 +65,7 @@ export type KeyPatch = Partial<
     | 'quota_limit'
     | 'rpm_limit'
     | 'tpm_limit'
+    | 'budgets'
   >
 >;
 
@@ -125,6 +132,27 @@ export async function unpinKeyGroups(trx: Knex.Transaction, masterId: number, gr
     .whereNot('group', group)
     .update({ group: null, updated_at: trx.fn.now() })
     .returning<KeyRow[]>('*');
+}
+
+/**
+ * quota_used = greatest(quota_used, spentMicros): spend only ever goes up here (the `stats` flush
+ * and quota events). `updated_at` is left alone: it is not an admin's change.
+ */
+export async function raiseKeyQuotaUsed(trx: Knex.Transaction, id: number, spentMicros: number): Promise<KeyRow | undefined> {
+  const [row] = await trx('keys')
+    .where('id', id)
+    .update({ quota_used: trx.raw('greatest(quota_used, ?::bigint)', [spentMicros]) })
+    .returning<KeyRow[]>('*');
+  return row;
+}
+
+/** quota_used = 0 (an explicit admin reset); `status` optionally changes in the same statement. */
+export async function resetKeyQuota(trx: Knex.Transaction, id: number, status?: KeyStatus): Promise<KeyRow | undefined> {
+  const [row] = await trx('keys')
+    .where('id', id)
+    .update({ quota_used: 0, ...(status ? { status } : {}), updated_at: trx.fn.now() })
+    .returning<KeyRow[]>('*');
+  return row;
 }
 
 export async function deleteKey(trx: Knex.Transaction, id: number): Promise<boolean> {

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { Budgets } from '../lib/budgets.js';
 
 /** SQL for `masters` (tenants). */
 
@@ -14,6 +15,12 @@ export interface MasterRow {
   global_qps: number;
   status: MasterStatus;
   epoch: number;
+  /** Lifetime quota over all the master's traffic, µ$ of actual cost; -1 = unlimited. */
+  quota_limit: number;
+  /** µ$ spent as far as PostgreSQL knows (raised by the `stats` flush and quota events). */
+  quota_used: number;
+  /** Periodic budgets (src/lib/budgets.ts); `{}` = none. */
+  budgets: Budgets;
   key_digest: string;
   key_prefix: string;
   key_last4: string;
@@ -21,11 +28,16 @@ export interface MasterRow {
   updated_at: Date;
 }
 
-export type NewMasterRow = Omit<MasterRow, 'id' | 'epoch' | 'created_at' | 'updated_at'>;
+/** quota_limit and budgets default in the table (-1, `{}`). */
+export type NewMasterRow = Omit<MasterRow, 'id' | 'epoch' | 'quota_limit' | 'quota_used' | 'budgets' | 'created_at' | 'updated_at'> &
+  Partial<Pick<MasterRow, 'quota_limit' | 'budgets'>>;
 
 /** Columns a write may change (the key columns only by rotation, epoch only by revocation). */
 export type MasterPatch = Partial<
-  Pick<MasterRow, 'name' | 'group' | 'namespaces' | 'default_namespace' | 'max_child_keys' | 'global_qps' | 'status' | 'key_digest' | 'key_prefix' | 'key_last4'>
+  Pick<
+    MasterRow,
+    'name' | 'group' | 'namespaces' | 'default_namespace' | 'max_child_keys' | 'global_qps' | 'status' | 'quota_limit' | 'budgets' | 'key_digest' | 'key_prefix' | 'key_last4'
+  >
 >;
 
 export interface MasterFilters {
@@ -94,6 +106,21 @@ export async function bumpMasterEpoch(trx: Knex.Transaction, id: number): Promis
     .where('id', id)
     .update({ epoch: trx.raw('epoch + 1'), updated_at: trx.fn.now() })
     .returning<MasterRow[]>('*');
+  return row;
+}
+
+/** quota_used = greatest(quota_used, spentMicros); `updated_at` untouched (not an admin's change). */
+export async function raiseMasterQuotaUsed(trx: Knex.Transaction, id: number, spentMicros: number): Promise<MasterRow | undefined> {
+  const [row] = await trx('masters')
+    .where('id', id)
+    .update({ quota_used: trx.raw('greatest(quota_used, ?::bigint)', [spentMicros]) })
+    .returning<MasterRow[]>('*');
+  return row;
+}
+
+/** quota_used = 0 (an explicit admin reset). */
+export async function resetMasterQuota(trx: Knex.Transaction, id: number): Promise<MasterRow | undefined> {
+  const [row] = await trx('masters').where('id', id).update({ quota_used: 0, updated_at: trx.fn.now() }).returning<MasterRow[]>('*');
   return row;
 }
 

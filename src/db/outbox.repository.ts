@@ -19,7 +19,10 @@ export interface OutboxRow {
 
 /** Inserts one outbox row inside the caller's transaction; returns its id. */
 export async function insertOutbox(trx: Knex.Transaction, change: SyncChange): Promise<number> {
-  const payload = change.resource === 'key' ? { digest: change.digest } : {};
+  const payload = {
+    ...(change.resource === 'key' ? { digest: change.digest } : {}),
+    ...((change.resource === 'key' || change.resource === 'master') && change.reset_spent ? { reset_spent: true } : {}),
+  };
   const resourceId = 'id' in change ? String(change.id) : null;
   const [row] = await trx('sync_outbox')
     .insert({ resource: change.resource, resource_id: resourceId, action: change.action, payload })

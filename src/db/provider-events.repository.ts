@@ -1,8 +1,9 @@
 import type { Knex } from 'knex';
 
 /**
- * SQL for what the gateway reports about upstream keys (provider-events queue): bans, lifted bans,
- * OAuth refusals. Reads go through api-keys.repository (findApiKey … forUpdate).
+ * SQL for what the gateway reports (provider-events queue): bans, lifted bans, OAuth refusals, and
+ * the quota resets a `quota_exhausted` event is checked against. Key reads go through
+ * api-keys.repository (findApiKey … forUpdate).
  *
  * `updated_at` of a key written here becomes the instant the gateway observed the event (never
  * moving backwards): the service compares an event's `at` with `updated_at`, so a later admin
@@ -36,4 +37,23 @@ export async function liftExpiredBans(trx: Knex.Transaction, now: Date): Promise
     .update({ status: 'active', ban_reason: null, ban_until: null, updated_at: trx.fn.now() })
     .returning('id')) as Array<{ id: number }>;
   return rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+}
+
+/** The newest quota reset recorded for a key or master (an outbox row with `reset_spent`). */
+export interface QuotaResetState {
+  /** The reset has not reached Redis yet (its outbox row is not done). */
+  pending: boolean;
+  /** When the apply that wrote it ran (the row's processed_at). */
+  appliedAt: Date | null;
+}
+
+export async function lastQuotaReset(db: Knex | Knex.Transaction, resource: 'key' | 'master', id: number): Promise<QuotaResetState | undefined> {
+  const row = (await db('sync_outbox')
+    .select('status', 'processed_at')
+    .where({ resource, resource_id: String(id) })
+    .whereRaw(`(payload->>'reset_spent') = 'true'`)
+    .orderBy('id', 'desc')
+    .first()) as { status: string; processed_at: Date | null } | undefined;
+  if (!row) return undefined;
+  return { pending: row.status !== 'done', appliedAt: row.processed_at };
 }

@@ -282,3 +282,30 @@ export async function purgeStatsHistory(db: Knex, before: Date): Promise<{ minut
   const flushes = await db('stats_flushes').where('applied_at', '<', before).delete();
   return { minutes, flushes };
 }
+
+/** A live spend counter read from Redis: subject id → µ$. */
+export interface SpentValue {
+  id: number;
+  spent: number;
+}
+
+/**
+ * quota_used = greatest(quota_used, spent) for a batch of keys or masters, in one statement; never
+ * lowers it and never touches status or updated_at. Subjects with a quota reset not yet applied
+ * to Redis are left out: their counter still holds the spend from before the reset. Returns how
+ * many rows went up.
+ */
+export async function raiseQuotaUsed(trx: Knex.Transaction, subject: 'key' | 'master', values: readonly SpentValue[]): Promise<number> {
+  if (values.length === 0) return 0;
+  const table = subject === 'key' ? 'keys' : 'masters';
+  const { rowCount } = await trx.raw<{ rowCount: number }>(
+    `update ${table} t set quota_used = v.spent
+       from (select unnest(?::bigint[]) as id, unnest(?::bigint[]) as spent) v
+      where t.id = v.id and v.spent > t.quota_used
+        and not exists (select 1 from sync_outbox o
+                         where o.resource = ? and o.resource_id = t.id::text
+                           and o.status <> 'done' and (o.payload->>'reset_spent') = 'true')`,
+    [values.map((v) => v.id), values.map((v) => v.spent), subject],
+  );
+  return rowCount ?? 0;
+}

@@ -7,6 +7,7 @@ import {
   insertKey,
   listKeys as listKeyRows,
   lockKey,
+  resetKeyQuota,
   SLOT_KEY_STATUSES,
   updateKey as updateKeyRow,
   type KeyIssuer,
@@ -15,6 +16,7 @@ import {
   type KeyStatus,
 } from '../db/keys.repository.js';
 import { findMasterById, lockMaster, type MasterRow, type OffsetPage } from '../db/masters.repository.js';
+import type { Budgets } from '../lib/budgets.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../lib/errors.js';
 import type { KeyDigester } from '../lib/key-digest.js';
 import { displayKey, issueSecret } from './client-keys.js';
@@ -160,34 +162,15 @@ function formatBytes(bytes: number[], family: 4 | 6): string {
 // DTOs
 // ---------------------------------------------------------------------------------------------
 
-export interface KeyDto {
-  id: number;
-  master_id: number;
-  name: string;
-  key_prefix: string;
-  key_last4: string;
+/** A child key as the api shows it: the row without its digest, times as ISO strings. */
+export type KeyDto = Omit<KeyRow, 'key_digest' | 'expires_at' | 'last_used_at' | 'created_at' | 'updated_at'> & {
   /** `ezk_AbCd…wxyz` */
   display: string;
-  issued_by: KeyIssuer;
-  issuer_id: string | null;
-  issued_at_epoch: number;
-  status: KeyStatus;
-  scopes: string[];
-  namespaces: string[];
-  default_namespace: string | null;
-  group: string | null;
-  model_limits_enabled: boolean;
-  model_limits: string[];
-  allow_ips: string[];
   expires_at: string | null;
-  quota_limit: number;
-  quota_used: number;
-  rpm_limit: number;
-  tpm_limit: number;
   last_used_at: string | null;
   created_at: string;
   updated_at: string;
-}
+};
 
 /** The creation response: the DTO plus the plaintext key, shown this once. */
 export interface IssuedKeyDto extends KeyDto {
@@ -218,6 +201,7 @@ export function toKeyDto(row: KeyRow): KeyDto {
     quota_used: row.quota_used,
     rpm_limit: row.rpm_limit,
     tpm_limit: row.tpm_limit,
+    budgets: row.budgets,
     last_used_at: row.last_used_at?.toISOString() ?? null,
     created_at: row.created_at.toISOString(),
     updated_at: row.updated_at.toISOString(),
@@ -238,6 +222,7 @@ export interface IssueKeyInput extends IssuanceRequest {
   quota_limit?: number | undefined;
   rpm_limit?: number | undefined;
   tpm_limit?: number | undefined;
+  budgets?: Budgets | undefined;
 }
 
 export interface Issuer {
@@ -281,6 +266,7 @@ export async function issueKey(
       quota_limit: input.quota_limit ?? -1,
       rpm_limit: input.rpm_limit ?? 0,
       tpm_limit: input.tpm_limit ?? 0,
+      budgets: input.budgets ?? {},
     });
     await unit.audit('key.create', { type: 'key', id: row.id }, { master_id: master.id, name: row.name, issued_by: issuer.by });
     await unit.sync({ resource: 'key', id: row.id, digest: row.key_digest, action: 'upsert' });
@@ -314,22 +300,74 @@ export type UpdateKeyInput = Omit<KeyPatch, 'status' | 'namespaces' | 'default_n
 
 /**
  * Partial update. Turning an expired or exhausted key back to active/disabled takes a slot,
- * so it is checked against max_child_keys under the master's lock like an issuance.
+ * so it is checked against max_child_keys under the master's lock like an issuance. An exhausted
+ * key whose quota_limit is raised above its quota_used (or to -1) becomes active in the same
+ * write; setting it active without that room is a 409. `ownerMasterId` scopes the update to one
+ * master (another master's key is a 404).
  */
-export async function updateKey(deps: WriteDeps, who: WriteContext, id: number, patch: UpdateKeyInput, now = new Date()): Promise<KeyDto> {
-  checkExpiry(patch.expires_at, now);
+export async function updateKey(
+  deps: WriteDeps,
+  who: WriteContext,
+  id: number,
+  patch: UpdateKeyInput,
+  options: { now?: Date; ownerMasterId?: number } = {},
+): Promise<KeyDto> {
+  checkExpiry(patch.expires_at, options.now ?? new Date());
   return write(deps, who, async (unit) => {
     const current = await lockKeyUnderMaster(unit.trx, id);
-    if (patch.status && !SLOT_KEY_STATUSES.includes(current.key.status)) {
+    if (options.ownerMasterId !== undefined && current.master.id !== options.ownerMasterId) throw new NotFoundError('key', id);
+    const cleaned: KeyPatch = { ...patch };
+    const status = nextStatusForQuota(current.key, patch);
+    if (status !== undefined) cleaned.status = status;
+    if (cleaned.status && !SLOT_KEY_STATUSES.includes(current.key.status)) {
       checkFreeSlot(current.master, await countSlotKeys(unit.trx, current.master.id));
     }
-    const cleaned: KeyPatch = { ...patch };
     if (patch.scopes) cleaned.scopes = uniq(patch.scopes);
     if (patch.model_limits) cleaned.model_limits = uniq(patch.model_limits);
     if (patch.allow_ips) cleaned.allow_ips = uniq(patch.allow_ips);
     const row = (await updateKeyRow(unit.trx, id, cleaned))!;
     await unit.audit('key.update', { type: 'key', id }, { master_id: row.master_id, changes: auditChanges(cleaned) });
     await unit.sync({ resource: 'key', id, digest: row.key_digest, action: 'upsert' });
+    return toKeyDto(row);
+  });
+}
+
+/** True when a lifetime quota still has room: unlimited (-1) or above what was spent. */
+export function quotaHasRoom(quotaLimit: number, quotaUsed: number): boolean {
+  return quotaLimit < 0 || quotaLimit > quotaUsed;
+}
+
+/**
+ * The exhausted lifecycle of an admin/master update (pure): an exhausted key becomes `active`
+ * when the patch gives its quota room again and sets no status itself; asking for `active`
+ * without room is a 409. Returns the status to write, or undefined to leave the patch's own.
+ */
+export function nextStatusForQuota(key: Pick<KeyRow, 'status' | 'quota_limit' | 'quota_used'>, patch: Pick<UpdateKeyInput, 'status' | 'quota_limit'>): KeyStatus | undefined {
+  if (key.status !== 'exhausted') return undefined;
+  const room = quotaHasRoom(patch.quota_limit ?? key.quota_limit, key.quota_used);
+  if (patch.status === 'active' && !room) {
+    throw new ConflictError(
+      `The key's quota is used up (${key.quota_used} of ${patch.quota_limit ?? key.quota_limit} µ$): raise quota_limit above quota_used, set it to -1, or reset the quota`,
+      [{ field: 'body.status', message: 'quota exhausted' }],
+    );
+  }
+  if (patch.status === undefined && patch.quota_limit !== undefined && room) return 'active';
+  return undefined;
+}
+
+/**
+ * Resets a key's lifetime spend (audited): quota_used = 0, an exhausted key becomes active
+ * (taking a slot again), and the outbox row carries `reset_spent` so the sync apply overwrites the
+ * live Redis counter to 0 as well. Periodic budget windows are not touched.
+ */
+export async function resetKeyQuotaUsed(deps: WriteDeps, who: WriteContext, id: number): Promise<KeyDto> {
+  return write(deps, who, async (unit) => {
+    const current = await lockKeyUnderMaster(unit.trx, id);
+    const reactivate = current.key.status === 'exhausted';
+    if (reactivate) checkFreeSlot(current.master, await countSlotKeys(unit.trx, current.master.id));
+    const row = (await resetKeyQuota(unit.trx, id, reactivate ? 'active' : undefined))!;
+    await unit.audit('key.quota_reset', { type: 'key', id }, { master_id: row.master_id, previous_quota_used: current.key.quota_used, reactivated: reactivate });
+    await unit.sync({ resource: 'key', id, digest: row.key_digest, action: 'upsert', reset_spent: true });
     return toKeyDto(row);
   });
 }

@@ -9,6 +9,7 @@ import {
   listMasters as listMasterRows,
   lockMaster,
   MASTERS_NAME_UNIQUE,
+  resetMasterQuota,
   updateMaster as updateMasterRow,
   type MasterFilters,
   type MasterPatch,
@@ -16,6 +17,7 @@ import {
   type MasterStatus,
   type OffsetPage,
 } from '../db/masters.repository.js';
+import type { Budgets } from '../lib/budgets.js';
 import { ConflictError, NotFoundError } from '../lib/errors.js';
 import type { KeyDigester } from '../lib/key-digest.js';
 import { assertNamespacesExist, checkAccess, DEFAULT_NAMESPACE } from './access.service.js';
@@ -37,26 +39,17 @@ export const MASTER_DEFAULTS = {
   /** Requests per second over all the master's keys; 0 = unlimited. */
   global_qps: 3,
   status: 'active',
+  /** Lifetime quota in µ$; -1 = unlimited. */
+  quota_limit: -1,
 } as const;
 
-export interface MasterDto {
-  id: number;
-  name: string;
-  group: string;
-  namespaces: string[];
-  default_namespace: string;
-  max_child_keys: number;
-  global_qps: number;
-  status: MasterStatus;
-  /** Child keys issued at an older epoch are refused by the gateway. */
-  epoch: number;
-  key_prefix: string;
-  key_last4: string;
+/** A master as the api shows it: the row without its key digest, times as ISO strings. */
+export type MasterDto = Omit<MasterRow, 'key_digest' | 'created_at' | 'updated_at'> & {
   /** `ezm_AbCd…wxyz` */
   display: string;
   created_at: string;
   updated_at: string;
-}
+};
 
 /** Creation and rotation responses: the DTO plus the plaintext master key, shown this once. */
 export interface MasterWithKeyDto extends MasterDto {
@@ -74,6 +67,9 @@ export function toMasterDto(row: MasterRow): MasterDto {
     global_qps: row.global_qps,
     status: row.status,
     epoch: row.epoch,
+    quota_limit: row.quota_limit,
+    quota_used: row.quota_used,
+    budgets: row.budgets,
     key_prefix: row.key_prefix,
     key_last4: row.key_last4,
     display: displayKey(row.key_prefix, row.key_last4),
@@ -91,6 +87,8 @@ export interface CreateMasterInput {
   max_child_keys?: number | undefined;
   global_qps?: number | undefined;
   status?: MasterStatus | undefined;
+  quota_limit?: number | undefined;
+  budgets?: Budgets | undefined;
 }
 
 export async function createMaster(deps: WriteDeps, who: WriteContext, digester: KeyDigester, input: CreateMasterInput): Promise<MasterWithKeyDto> {
@@ -108,6 +106,8 @@ export async function createMaster(deps: WriteDeps, who: WriteContext, digester:
         max_child_keys: input.max_child_keys ?? MASTER_DEFAULTS.max_child_keys,
         global_qps: input.global_qps ?? MASTER_DEFAULTS.global_qps,
         status: input.status ?? MASTER_DEFAULTS.status,
+        quota_limit: input.quota_limit ?? MASTER_DEFAULTS.quota_limit,
+        budgets: input.budgets ?? {},
         key_digest: secret.digest,
         key_prefix: secret.prefix,
         key_last4: secret.last4,
@@ -130,7 +130,7 @@ export async function getMaster(knex: Knex, id: number): Promise<MasterDto> {
   return toMasterDto(row);
 }
 
-export type UpdateMasterInput = Pick<MasterPatch, 'name' | 'group' | 'max_child_keys' | 'global_qps' | 'status'>;
+export type UpdateMasterInput = Pick<MasterPatch, 'name' | 'group' | 'max_child_keys' | 'global_qps' | 'status' | 'quota_limit' | 'budgets'>;
 
 /**
  * Partial update. Lowering max_child_keys below the current count keeps the existing keys and
@@ -169,6 +169,22 @@ export async function revokeMaster(deps: WriteDeps, who: WriteContext, id: numbe
     if (!row) throw new NotFoundError('master', id);
     await unit.audit('master.revoke', { type: 'master', id }, { epoch: row.epoch });
     await unit.sync({ resource: 'master', id, action: 'upsert' });
+    return toMasterDto(row);
+  });
+}
+
+/**
+ * Resets the master's lifetime spend (audited): quota_used = 0 in PostgreSQL, and the outbox row
+ * carries `reset_spent`, so the sync apply overwrites the live Redis counter to 0 as well — the
+ * one case where spend goes down (docs/budgets.md). Periodic budget windows are not touched.
+ */
+export async function resetMasterQuotaUsed(deps: WriteDeps, who: WriteContext, id: number): Promise<MasterDto> {
+  return write(deps, who, async (unit) => {
+    const before = await lockMaster(unit.trx, id);
+    if (!before) throw new NotFoundError('master', id);
+    const row = (await resetMasterQuota(unit.trx, id))!;
+    await unit.audit('master.quota_reset', { type: 'master', id }, { previous_quota_used: before.quota_used, quota_limit: row.quota_limit });
+    await unit.sync({ resource: 'master', id, action: 'upsert', reset_spent: true });
     return toMasterDto(row);
   });
 }

@@ -1,8 +1,10 @@
 import type { Knex } from 'knex';
 import { raiseAlert } from '../db/alerts.repository.js';
 import { findApiKey, type ApiKeyStatus } from '../db/api-keys.repository.js';
-import { liftExpiredBans, setApiKeyBan, setRefreshError, type BanValues } from '../db/provider-events.repository.js';
-import { write, type WriteContext, type WriteDeps } from './write-context.js';
+import { findKeyById, lockKey, raiseKeyQuotaUsed, updateKey, type KeyStatus } from '../db/keys.repository.js';
+import { lockMaster, raiseMasterQuotaUsed } from '../db/masters.repository.js';
+import { lastQuotaReset, liftExpiredBans, setApiKeyBan, setRefreshError, type BanValues, type QuotaResetState } from '../db/provider-events.repository.js';
+import { write, type WriteContext, type WriteDeps, type WriteUnit } from './write-context.js';
 
 /**
  * Applies what gateways report about upstream keys (DESIGN §8 `provider-events`). Changes go
@@ -33,7 +35,17 @@ export interface AlertEvent {
   at: string;
 }
 
-export type ProviderEventInput = ApiKeyEvent | AlertEvent;
+/** A child key's or master's lifetime quota ran out at a gateway (issue #6). */
+export interface QuotaExhaustedEvent {
+  type: 'quota_exhausted';
+  subject: 'key' | 'master';
+  id: number;
+  /** The gateway's live spend counter when it refused, µ$. */
+  spent_micros: number;
+  at: string;
+}
+
+export type ProviderEventInput = ApiKeyEvent | AlertEvent | QuotaExhaustedEvent;
 
 /** The key fields a decision needs. */
 export interface KeyState {
@@ -106,6 +118,7 @@ export const GATEWAY_WRITER: WriteContext = { actor: { type: 'system', id: 'gate
 /** Applies one gateway report. Idempotent: a replay, or an event overtaken by a newer write, is a no-op. */
 export async function applyProviderEvent(deps: ProviderEventDeps, event: ProviderEventInput): Promise<ProviderEventResult> {
   if (event.type === 'alert') return raiseGatewayAlert(deps.write.knex, event);
+  if (event.type === 'quota_exhausted') return write(deps.write, GATEWAY_WRITER, (unit) => applyQuotaExhausted(unit, event));
   return write(deps.write, GATEWAY_WRITER, async (unit) => {
     const key = await findApiKey(unit.trx, event.api_key_id, { forUpdate: true });
     const plan = planApiKeyEvent(key, event, deps.now());
@@ -131,6 +144,71 @@ export async function applyProviderEvent(deps: ProviderEventDeps, event: Provide
       }
     }
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// quota_exhausted (docs/budgets.md "Control plane")
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * How long after a quota reset reached Redis an event is still presumed to carry the counter from
+ * before the reset (the apply's processed_at is taken when its transaction starts, before the Redis
+ * write, and gateway clocks drift a little). A real exhaustion in that window is reported again by
+ * the gateway (about once a minute) and applied then.
+ */
+export const RESET_GRACE_MS = 5_000;
+
+/** The quota fields of a key (status) or master (no status) an event is decided on. */
+export interface QuotaState {
+  status?: KeyStatus;
+  quota_limit: number;
+  quota_used: number;
+}
+
+export type QuotaPlan = { kind: 'skip'; reason: string } | { kind: 'record'; quota_used: number; exhaust: boolean; crossed: boolean };
+
+const quotaSkip = (reason: string): QuotaPlan => ({ kind: 'skip', reason });
+
+/**
+ * What a `quota_exhausted` event does (pure): raise quota_used to the reported spend (never lower
+ * it) and, for an active key whose lifetime quota is used up, mark it exhausted. An event that
+ * predates a quota reset (or races one not yet applied) is stale: it carries the old counter.
+ */
+export function planQuotaEvent(state: QuotaState | undefined, reset: QuotaResetState | undefined, event: Pick<QuotaExhaustedEvent, 'spent_micros' | 'at'>): QuotaPlan {
+  if (!state) return quotaSkip('unknown key or master');
+  if (reset?.pending) return quotaSkip('stale: a quota reset is not applied yet');
+  if (reset?.appliedAt && new Date(event.at).getTime() < reset.appliedAt.getTime() + RESET_GRACE_MS) return quotaSkip('stale: observed before the quota was reset');
+  const used = Math.max(state.quota_used, event.spent_micros);
+  const limited = state.quota_limit >= 0 && used >= state.quota_limit;
+  const exhaust = state.status === 'active' && limited;
+  const crossed = limited && !(state.quota_limit >= 0 && state.quota_used >= state.quota_limit);
+  if (used === state.quota_used && !exhaust) return quotaSkip('already recorded');
+  return { kind: 'record', quota_used: used, exhaust, crossed };
+}
+
+async function applyQuotaExhausted(unit: WriteUnit, event: QuotaExhaustedEvent): Promise<ProviderEventResult> {
+  const { trx } = unit;
+  // Lock order master → key, as every key write does (docs/control-plane.md).
+  const masterId = event.subject === 'master' ? event.id : (await findKeyById(trx, event.id))?.master_id;
+  const master = masterId === undefined ? undefined : await lockMaster(trx, masterId);
+  const key = event.subject === 'key' && master ? await lockKey(trx, event.id) : undefined;
+  const state: QuotaState | undefined =
+    event.subject === 'master' ? master && { quota_limit: master.quota_limit, quota_used: master.quota_used } : key;
+  const plan = planQuotaEvent(state, await lastQuotaReset(trx, event.subject, event.id), event);
+  if (plan.kind === 'skip') return { applied: false, outcome: plan.reason };
+  const details = { quota_limit: state!.quota_limit, quota_used: plan.quota_used, spent_micros: event.spent_micros, at: event.at };
+  if (event.subject === 'master') {
+    await raiseMasterQuotaUsed(trx, event.id, event.spent_micros);
+    // Masters have no exhausted status: the gateway refuses their traffic on the live counter.
+    if (plan.crossed) await unit.audit('master.quota_exhausted', { type: 'master', id: event.id }, details);
+    return { applied: true, outcome: 'master quota_used recorded' };
+  }
+  await raiseKeyQuotaUsed(trx, event.id, event.spent_micros);
+  if (!plan.exhaust) return { applied: true, outcome: 'key quota_used recorded' };
+  const row = (await updateKey(trx, event.id, { status: 'exhausted' }))!;
+  await unit.audit('key.exhausted', { type: 'key', id: event.id }, { master_id: row.master_id, ...details });
+  await unit.sync({ resource: 'key', id: row.id, digest: row.key_digest, action: 'upsert' });
+  return { applied: true, outcome: 'key exhausted' };
 }
 
 async function raiseGatewayAlert(knex: Knex, event: AlertEvent): Promise<ProviderEventResult> {

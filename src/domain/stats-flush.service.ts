@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
-import { applyUpstreamCounters, purgeStatsHistory, type UpstreamCounterDelta } from '../db/stats.repository.js';
+import { lockApplier } from '../db/outbox.repository.js';
+import { applyUpstreamCounters, purgeStatsHistory, raiseQuotaUsed, type UpstreamCounterDelta } from '../db/stats.repository.js';
+import { UsageKeys } from '../lib/budgets.js';
 import { UpstreamStatsKeys } from '../lib/stats-keys.js';
 
 /**
  * The `stats` flush (DESIGN §8): moves the gateway's per upstream key counters from Redis to
- * `api_keys` and `provider_groups`, exactly once, whatever crashes or retries in between.
+ * `api_keys` and `provider_groups`, exactly once, whatever crashes or retries in between; and
+ * persists the child keys' and masters' live spend into quota_used (`flushSpent`, below).
  *
  * 1. drain (one Lua script, atomic): if a batch is already waiting in `stats:apikey:flushing`,
  *    return it unchanged; else pop the dirty ids, move their hashes into a new batch under a fresh
@@ -148,4 +151,93 @@ export async function flushUpstreamStats(deps: StatsFlushDeps): Promise<StatsFlu
 /** Housekeeping of the `stats` job: old minute aggregates and old flush ids. */
 export async function purgeStatsTables(knex: Knex, now: Date): Promise<{ minutes: number; flushes: number }> {
   return purgeStatsHistory(knex, new Date(now.getTime() - STATS_HISTORY_DAYS * 86_400_000));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lifetime spend (issue #6, docs/budgets.md "Control plane")
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Moves a batch of dirty ids into `<dirty set>:flushing` (a hash: `batch` → batch id, `<id>` → 1),
+ * or returns the batch already waiting there (an earlier run that stopped before finishing).
+ */
+const DRAIN_SPENT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local ids = {}
+  for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if field ~= 'batch' then ids[#ids + 1] = field end
+  end
+  return {redis.call('HGET', KEYS[1], 'batch') or '', ids}
+end
+local ids = redis.call('SPOP', KEYS[2], tonumber(ARGV[2]))
+if #ids == 0 then return {'', {}} end
+redis.call('HSET', KEYS[1], 'batch', ARGV[1])
+for _, id in ipairs(ids) do redis.call('HSET', KEYS[1], id, '1') end
+return {ARGV[1], ids}
+`;
+
+/** Ids per spend batch (one UPDATE each). */
+const SPENT_BATCH_SIZE = 5_000;
+/** How long a flush waits for the sync applier lock (ms). */
+const SPENT_LOCK_TIMEOUT_MS = 30_000;
+
+const spentSubjects = {
+  key: { dirty: UsageKeys.dirtyKeys, spent: UsageKeys.keySpent },
+  master: { dirty: UsageKeys.dirtyMasters, spent: UsageKeys.masterSpent },
+} as const;
+
+/** A Redis counter value as whole µ$ (absent, unreadable or negative = nothing to record). */
+export function spentMicros(value: string | null): number | undefined {
+  if (value === null) return undefined;
+  const n = Math.floor(Number(value));
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+export interface SpentFlushResult {
+  /** Ids read from the dirty sets. */
+  keys: number;
+  masters: number;
+  /** Rows whose quota_used went up. */
+  raised: number;
+}
+
+/**
+ * Persists the gateways' live spend counters (`usage:<key|master>:<id>:spent`) of every id in the
+ * dirty sets: quota_used = greatest(quota_used, spent), one UPDATE per batch. Setting an absolute
+ * value with greatest() is idempotent, so a retried or concurrent run changes nothing twice, and a
+ * batch left in `…:flushing` by a crash is simply read again. Exhaustion is not decided here (the
+ * gateway's `quota_exhausted` event does that): a flush never changes a status.
+ *
+ * The read of the counters and the UPDATE run under the sync applier's lock, so a quota reset is
+ * either fully applied to Redis before the read or still pending (and then left out by the
+ * UPDATE): a flush can never write the pre-reset spend back into PostgreSQL.
+ */
+export async function flushSpent(deps: StatsFlushDeps): Promise<SpentFlushResult> {
+  const prefix = deps.prefix ?? '';
+  const result: SpentFlushResult = { keys: 0, masters: 0, raised: 0 };
+  for (const subject of ['key', 'master'] as const) {
+    const names = spentSubjects[subject];
+    const flushing = `${names.dirty(prefix)}:flushing`;
+    for (let i = 0; i < MAX_BATCHES; i++) {
+      const batch = await deps.knex.transaction(async (trx) => {
+        await lockApplier(trx, SPENT_LOCK_TIMEOUT_MS);
+        const [batchId, rawIds] = (await deps.redis.eval(DRAIN_SPENT, 2, flushing, names.dirty(prefix), randomUUID(), String(SPENT_BATCH_SIZE))) as [string, string[]];
+        if (batchId === '') return undefined;
+        const ids = rawIds.map(Number).filter((id) => Number.isSafeInteger(id) && id > 0);
+        const counters = ids.length ? await deps.redis.mget(...ids.map((id) => names.spent(prefix, id))) : [];
+        const values = ids.flatMap((id, j) => {
+          const spent = spentMicros(counters[j] ?? null);
+          return spent === undefined ? [] : [{ id, spent }];
+        });
+        const raised = await raiseQuotaUsed(trx, subject, values);
+        return { batchId, ids: ids.length, raised };
+      });
+      if (!batch) break;
+      await deps.redis.eval(FINISH, 1, flushing, batch.batchId);
+      result[subject === 'key' ? 'keys' : 'masters'] += batch.ids;
+      result.raised += batch.raised;
+      if (batch.ids < SPENT_BATCH_SIZE) break;
+    }
+  }
+  return result;
 }

@@ -1,4 +1,6 @@
+import type { BudgetMetric, BudgetPeriod } from '../lib/budgets.js';
 import { AppError } from '../lib/errors.js';
+import { microsToUsd } from '../lib/pricing.js';
 
 /**
  * The one place where gateway failures become HTTP responses, in the client's own wire format
@@ -31,6 +33,9 @@ const ERROR_TABLE = {
   request_timeout: { status: 408, openai: 'invalid_request_error', anthropic: 'invalid_request_error', gemini: 'DEADLINE_EXCEEDED' },
   payload_too_large: { status: 413, openai: 'invalid_request_error', anthropic: 'request_too_large', gemini: 'INVALID_ARGUMENT' },
   rate_limited: { status: 429, openai: 'rate_limit_error', anthropic: 'rate_limit_error', gemini: 'RESOURCE_EXHAUSTED' },
+  // OpenAI's own answer for a used-up quota is type and code `insufficient_quota` (docs/budgets.md).
+  insufficient_quota: { status: 429, openai: 'insufficient_quota', anthropic: 'rate_limit_error', gemini: 'RESOURCE_EXHAUSTED' },
+  budget_exceeded: { status: 429, openai: 'rate_limit_error', anthropic: 'rate_limit_error', gemini: 'RESOURCE_EXHAUSTED' },
   internal_error: { status: 500, openai: 'server_error', anthropic: 'api_error', gemini: 'INTERNAL' },
   upstream_error: { status: 502, openai: 'server_error', anthropic: 'api_error', gemini: 'UNAVAILABLE' },
   upstream_timeout: { status: 504, openai: 'server_error', anthropic: 'api_error', gemini: 'DEADLINE_EXCEEDED' },
@@ -82,6 +87,25 @@ export const gatewayErrors = {
   forbidden: (message: string) => new GatewayError('forbidden', message),
   modelNotFound: (model: string) =>
     new GatewayError('model_not_found', `The model \`${model}\` does not exist or you do not have access to it`, { param: 'model' }),
+  /**
+   * A lifetime quota is used up. No Retry-After (waiting does not help) and `x-should-retry: false`,
+   * which the official OpenAI and Anthropic SDKs honour instead of retrying a 429.
+   */
+  insufficientQuota: (subject: 'key' | 'master', limitMicros?: number) =>
+    new GatewayError(
+      'insufficient_quota',
+      subject === 'key'
+        ? `This API key has used up its quota (key quota_limit${limitMicros !== undefined && limitMicros >= 0 ? ` $${microsToUsd(limitMicros)}` : ''}); ask its owner to raise it`
+        : 'The account this API key belongs to has used up its quota (master quota_limit)',
+      { headers: { 'x-should-retry': 'false' } },
+    ),
+  /** A periodic budget is spent until its window ends (Retry-After). */
+  budgetExceeded: (subject: 'key' | 'master', period: BudgetPeriod, metric: BudgetMetric, limit: number, retryAfterMs: number) =>
+    new GatewayError(
+      'budget_exceeded',
+      `Budget exceeded: the ${subject === 'key' ? 'key' : 'account (master)'}'s ${period} budget of ${metric === 'cost_usd' ? `$${microsToUsd(limit)}` : `${limit} ${metric}`} is used up until the ${period} ends`,
+      { headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterMs / 1_000))) } },
+    ),
   rateLimited: (message: string, retryAfterMs: number) =>
     new GatewayError('rate_limited', message, { headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterMs / 1_000))) } }),
   noUpstream: () => new GatewayError('no_upstream', 'No upstream is available for this model right now; retry shortly', { headers: { 'Retry-After': '1' } }),

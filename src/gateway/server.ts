@@ -147,7 +147,7 @@ export async function startGateway(deps: GatewayDeps & { port?: number; host?: s
   const tokens = new TokenCache(deps.redis);
   const replica = new ConfigReplica(deps.redis, subscriber, log, { onKeyInvalidated: (digest) => tokens.invalidate(digest) });
   await replica.start();
-  const queues = createQueues(config.redis, config.queuePrefix, ['logs', 'provider-events']);
+  const queues = createQueues(config.redis, config.queuePrefix, ['logs', 'provider-events', 'token-refresh']);
   const healthStore = createHealthStore({ backend: replica.snapshot.features.dp_state_store_backend, redis: deps.redis });
   await healthStore.start();
   const metrics = createGatewayMetrics({

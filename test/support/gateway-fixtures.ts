@@ -49,6 +49,8 @@ export interface SeedGroup {
   /** One upstream secret per api key. */
   keys: string[];
   extra?: Record<string, unknown>;
+  /** `api_keys.rate_multiplier` of every key of the group (default 1). */
+  rate_multiplier?: number;
 }
 
 export async function seedGroup(group: SeedGroup): Promise<{ groupId: number; apiKeyIds: number[] }> {
@@ -62,7 +64,7 @@ export async function seedGroup(group: SeedGroup): Promise<{ groupId: number; ap
       const { rows } = await unit.trx.raw<{ rows: Array<{ id: number }> }>(`select nextval('api_keys_id_seq') as id`);
       const id = Number(rows[0]!.id);
       const sealed = box.seal(secret, SecretBox.aad('api_keys', id, 'secret'));
-      await unit.trx('api_keys').insert({ id, group_id: row!.id, secret_ciphertext: sealed.ciphertext, secret_nonce: sealed.nonce, key_version: sealed.keyVersion });
+      await unit.trx('api_keys').insert({ id, group_id: row!.id, secret_ciphertext: sealed.ciphertext, secret_nonce: sealed.nonce, key_version: sealed.keyVersion, ...(group.rate_multiplier === undefined ? {} : { rate_multiplier: group.rate_multiplier }) });
       apiKeyIds.push(id);
     }
     await unit.sync({ resource: 'routing', action: 'upsert' });
@@ -73,6 +75,14 @@ export async function seedGroup(group: SeedGroup): Promise<{ groupId: number; ap
 export async function seedBinding(namespace: string, publicModel: string, candidates: Array<Record<string, unknown>>): Promise<void> {
   await write(deps(), ctx, async (unit) => {
     await unit.trx('bindings').insert({ namespace, public_model: publicModel, candidates: JSON.stringify(candidates) });
+    await unit.sync({ resource: 'routing', action: 'upsert' });
+  });
+}
+
+/** A model registry row (prices per 1M tokens and per request, USD), synced into `meta:models`. */
+export async function seedModel(name: string, extra: Record<string, unknown> = {}): Promise<void> {
+  await write(deps(), ctx, async (unit) => {
+    await unit.trx('models').insert({ name, ...extra });
     await unit.sync({ resource: 'routing', action: 'upsert' });
   });
 }

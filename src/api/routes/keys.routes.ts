@@ -60,12 +60,30 @@ export const keyRoutes: ApiRoute[] = [
     tags,
     auth: 'admin',
     request: { params: idParamsSchema, body: updateKeySchema },
-    responses: { 200: { description: 'The updated key', schema: keySchema } },
+    responses: {
+      200: { description: 'The updated key', schema: keySchema },
+      409: { description: 'No free slot to re-activate the key, or `active` asked for an exhausted key without quota room (conflict)', schema: errorResponseSchema },
+    },
     handler: (ctx, { params, body }, env) => {
       const { expires_at: expiresAt, ...rest } = body;
       const patch: keys.UpdateKeyInput = { ...rest, ...(expiresAt === undefined ? {} : { expires_at: expiresAt === null ? null : new Date(expiresAt) }) };
       return keys.updateKey(writeDeps(env, ctx), writeContext(ctx), params.id, patch);
     },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/admin/keys/:id/quota/reset',
+    summary: "Reset a child key's lifetime spend to 0 (audited); an exhausted key becomes active",
+    description: 'quota_used becomes 0 in PostgreSQL and the live spend counter in Redis is overwritten with 0 by the sync worker. Periodic budget windows are not reset.',
+    tags,
+    auth: 'admin',
+    request: { params: idParamsSchema },
+    responses: {
+      200: { description: 'The key after the reset', schema: keySchema },
+      404: { description: 'No such key (not_found)', schema: errorResponseSchema },
+      409: { description: 'Re-activating the exhausted key would pass max_child_keys (conflict)', schema: errorResponseSchema },
+    },
+    handler: (ctx, { params }, env) => keys.resetKeyQuotaUsed(writeDeps(env, ctx), writeContext(ctx), params.id),
   }),
   defineRoute({
     method: 'delete',

@@ -1,6 +1,15 @@
 import { z } from 'zod';
 import { cidrProblem, DEFAULT_SCOPES } from '../../domain/keys.service.js';
-import { displayNameSchema, groupNameSchema, namespaceListSchema, namespaceNameSchema, paginationQueryShape, paginationSchema } from './masters.schemas.js';
+import {
+  budgetsFieldSchema,
+  displayNameSchema,
+  groupNameSchema,
+  namespaceListSchema,
+  namespaceNameSchema,
+  paginationQueryShape,
+  paginationSchema,
+  quotaLimitSchema,
+} from './masters.schemas.js';
 
 /** Request and response schemas of child keys (`/admin/masters/{id}/keys`, `/admin/keys`, `/v1/tokens`). */
 
@@ -28,7 +37,8 @@ const fields = {
   model_limits_enabled: z.boolean(),
   model_limits: z.array(z.string().min(1).max(256)).max(1_000),
   allow_ips: z.array(cidrSchema).max(256),
-  quota_limit: z.number().int().min(-1).max(Number.MAX_SAFE_INTEGER).meta({ description: '-1 = unlimited' }),
+  quota_limit: quotaLimitSchema,
+  budgets: budgetsFieldSchema,
   rpm_limit: z.number().int().min(0).max(2_147_483_647).meta({ description: 'Requests per minute, 0 = unlimited' }),
   tpm_limit: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).meta({ description: 'Tokens per minute, 0 = unlimited' }),
 };
@@ -48,9 +58,10 @@ export const createKeySchema = z
     model_limits: fields.model_limits.optional().meta({ description: 'Models the key may use when model_limits_enabled' }),
     allow_ips: fields.allow_ips.optional().meta({ description: 'Empty (default) = any client address' }),
     expires_at: futureInstant.optional(),
-    quota_limit: fields.quota_limit.optional(),
+    quota_limit: fields.quota_limit.optional().meta({ description: 'Lifetime quota in µ$ (micro-USD) of actual cost; -1 = unlimited (default)' }),
     rpm_limit: fields.rpm_limit.optional(),
     tpm_limit: fields.tpm_limit.optional(),
+    budgets: fields.budgets.optional().meta({ description: 'Periodic budgets; default {} (none)' }),
   })
   .strict()
   .meta({ id: 'CreateKey' });
@@ -64,7 +75,24 @@ export const updateKeySchema = z
   .partial()
   .strict()
   .refine((body) => Object.keys(body).length > 0, 'At least one field is required')
-  .meta({ id: 'UpdateKey', description: 'Namespaces are changed through PUT /admin/keys/{id}/access' });
+  .meta({
+    id: 'UpdateKey',
+    description:
+      'Namespaces are changed through PUT /admin/keys/{id}/access. Raising quota_limit above quota_used (or to -1) makes an exhausted key active again; `budgets` replaces the whole object.',
+  });
+
+/** What a master may change on its own child keys (PATCH /v1/tokens/{id}). */
+export const updateOwnKeySchema = z
+  .object({
+    name: fields.name,
+    status: z.enum(['active', 'disabled']),
+    quota_limit: fields.quota_limit,
+    budgets: fields.budgets,
+  })
+  .partial()
+  .strict()
+  .refine((body) => Object.keys(body).length > 0, 'At least one field is required')
+  .meta({ id: 'UpdateOwnKey', description: 'Raising quota_limit above quota_used (or to -1) makes an exhausted key active again' });
 
 export const listKeysQuerySchema = z.object({ ...paginationQueryShape, status: keyStatusSchema.optional() }).strict();
 
@@ -88,10 +116,11 @@ export const keySchema = z
     model_limits: z.array(z.string()),
     allow_ips: z.array(z.string()),
     expires_at: z.iso.datetime().nullable(),
-    quota_limit: z.number().int(),
-    quota_used: z.number().int(),
+    quota_limit: z.number().int().meta({ description: 'Lifetime quota, µ$; -1 = unlimited' }),
+    quota_used: z.number().int().meta({ description: 'µ$ spent as persisted (the gateway counts live; flushed every minute)' }),
     rpm_limit: z.number().int(),
     tpm_limit: z.number().int(),
+    budgets: budgetsFieldSchema,
     last_used_at: z.iso.datetime().nullable(),
     created_at: z.iso.datetime(),
     updated_at: z.iso.datetime(),

@@ -72,7 +72,7 @@ export const masterRoutes: ApiRoute[] = [
   defineRoute({
     method: 'patch',
     path: '/admin/masters/:id',
-    summary: 'Update a master (name, group, max_child_keys, global_qps, status)',
+    summary: 'Update a master (name, group, max_child_keys, global_qps, status, quota_limit, budgets)',
     tags,
     auth: 'admin',
     request: { params: idParamsSchema, body: updateMasterSchema },
@@ -101,6 +101,17 @@ export const masterRoutes: ApiRoute[] = [
     request: { params: idParamsSchema },
     responses: { 200: { description: 'The master with its new epoch', schema: masterSchema } },
     handler: (ctx, { params }, env) => masters.revokeMaster(writeDeps(env, ctx), writeContext(ctx), params.id),
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/admin/masters/:id/quota/reset',
+    summary: "Reset a master's lifetime spend to 0 (audited)",
+    description: "quota_used becomes 0 in PostgreSQL and the live spend counter in Redis is overwritten with 0 by the sync worker. Child keys' own spend and periodic budget windows are not reset.",
+    tags,
+    auth: 'admin',
+    request: { params: idParamsSchema },
+    responses: { 200: { description: 'The master after the reset', schema: masterSchema } },
+    handler: (ctx, { params }, env) => masters.resetMasterQuotaUsed(writeDeps(env, ctx), writeContext(ctx), params.id),
   }),
   defineRoute({
     method: 'post',

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MASTER_DEFAULTS } from '../../domain/masters.service.js';
+import { budgetsSchema } from '../../lib/budgets.js';
 
 /** Request and response schemas of `/admin/masters` (and the shared pieces keys/tokens reuse). */
 
@@ -41,6 +42,15 @@ export const namespaceListSchema = z.array(namespaceNameSchema).min(1).max(100);
 
 export const masterStatusSchema = z.enum(['active', 'suspended']);
 
+/** A lifetime quota in µ$ (micro-USD) of actual cost; -1 = unlimited. */
+export const quotaLimitSchema = z.number().int().min(-1).max(Number.MAX_SAFE_INTEGER).meta({ description: 'µ$ of actual cost; -1 = unlimited' });
+
+/** Periodic budgets (src/lib/budgets.ts): `{minute|hour|day|month: {requests?, tokens?, cost_usd?}}`; `{}` = none. */
+export const budgetsFieldSchema = budgetsSchema.meta({
+  description: 'Per UTC calendar minute/hour/day/month: requests, tokens, cost_usd (USD of actual cost); {} = none',
+  example: { day: { cost_usd: 5, requests: 10_000 }, minute: { tokens: 100_000 } },
+});
+
 const maxChildKeysSchema = z.number().int().min(0).max(100_000);
 const globalQpsSchema = z.number().int().min(0).max(1_000_000);
 
@@ -53,6 +63,8 @@ export const createMasterSchema = z
     max_child_keys: maxChildKeysSchema.optional().meta({ description: `Active + disabled child keys allowed; default ${MASTER_DEFAULTS.max_child_keys}` }),
     global_qps: globalQpsSchema.optional().meta({ description: `Requests per second over all child keys, 0 = unlimited; default ${MASTER_DEFAULTS.global_qps}` }),
     status: masterStatusSchema.optional().meta({ description: 'Default `active`' }),
+    quota_limit: quotaLimitSchema.optional().meta({ description: 'Lifetime quota over all child keys, µ$ of actual cost; -1 = unlimited (default)' }),
+    budgets: budgetsFieldSchema.optional().meta({ description: 'Periodic budgets over all child keys; default {} (none)' }),
   })
   .strict()
   .meta({ id: 'CreateMaster' });
@@ -64,6 +76,8 @@ export const updateMasterSchema = z
     max_child_keys: maxChildKeysSchema,
     global_qps: globalQpsSchema,
     status: masterStatusSchema,
+    quota_limit: quotaLimitSchema,
+    budgets: budgetsFieldSchema,
   })
   .partial()
   .strict()
@@ -90,6 +104,9 @@ export const masterSchema = z
     global_qps: z.number().int().meta({ description: '0 = unlimited' }),
     status: masterStatusSchema,
     epoch: z.number().int().meta({ description: 'Child keys issued at an older epoch are refused' }),
+    quota_limit: z.number().int().meta({ description: 'Lifetime quota, µ$; -1 = unlimited' }),
+    quota_used: z.number().int().meta({ description: 'µ$ spent as persisted (read-only; the gateway counts live, flushed every minute)' }),
+    budgets: budgetsFieldSchema,
     key_prefix: z.string(),
     key_last4: z.string(),
     display: z.string().meta({ example: 'ezm_AbCd…wxyz' }),

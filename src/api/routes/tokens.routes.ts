@@ -3,7 +3,7 @@ import { UnauthorizedError } from '../../lib/errors.js';
 import { errorResponseSchema } from './common.schemas.js';
 import { defineRoute, type ApiRoute, type RouteContext } from '../route.js';
 import { writeContext, writeDeps } from '../write.js';
-import { createKeySchema, keyListSchema, keySchema, keyWithSecretSchema, listKeysQuerySchema } from './keys.schemas.js';
+import { createKeySchema, keyListSchema, keySchema, keyWithSecretSchema, listKeysQuerySchema, updateOwnKeySchema } from './keys.schemas.js';
 import { issueInput } from './keys.routes.js';
 import { keyDigesterFor } from './masters.routes.js';
 import { idParamsSchema } from './masters.schemas.js';
@@ -63,6 +63,20 @@ export const tokenRoutes: ApiRoute[] = [
     request: { params: idParamsSchema },
     responses: { 200: { description: 'The key', schema: keySchema }, 404: { description: 'No such key of this master (not_found)', schema: errorResponseSchema } },
     handler: (ctx, { params }, { deps }) => keys.getKey(deps.knex, params.id, masterIdOf(ctx)),
+  }),
+  defineRoute({
+    method: 'patch',
+    path: '/v1/tokens/:id',
+    summary: "Update one of the calling master's child keys (name, status, quota_limit, budgets)",
+    tags,
+    auth: 'master',
+    request: { params: idParamsSchema, body: updateOwnKeySchema },
+    responses: {
+      200: { description: 'The updated key', schema: keySchema },
+      404: { description: 'No such key of this master (not_found)', schema: errorResponseSchema },
+      409: { description: 'No free slot to re-activate the key, or its quota is exhausted (conflict)', schema: errorResponseSchema },
+    },
+    handler: (ctx, { params, body }, env) => keys.updateKey(writeDeps(env, ctx), writeContext(ctx), params.id, body, { ownerMasterId: masterIdOf(ctx) }),
   }),
   defineRoute({
     method: 'delete',

@@ -9,7 +9,11 @@ import { RedisKeys } from '../../lib/redis-layout.js';
 export type RedisOp =
   /** Replace a whole hash (DEL + HSET); an empty `fields` deletes it. */
   | { t: 'replace'; k: string; f: Record<string, string> }
-  | { t: 'del'; k: string };
+  | { t: 'del'; k: string }
+  /** Raise an integer counter to at least `v` (never lower it): a spend counter's seed floor. */
+  | { t: 'floor'; k: string; v: string }
+  /** Overwrite a counter with `v`: only an admin's quota reset lowers spend. */
+  | { t: 'set'; k: string; v: string };
 
 const APPLY_SCRIPT = `
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -17,18 +21,25 @@ local version = tonumber(ARGV[1])
 if current >= version then return 0 end
 local ops = cjson.decode(ARGV[2])
 for _, op in ipairs(ops) do
-  redis.call('DEL', op.k)
-  if op.t == 'replace' then
-    local args = {}
-    for field, value in pairs(op.f) do
-      args[#args + 1] = field
-      args[#args + 1] = value
-      if #args >= 1000 then
-        redis.call('HSET', op.k, unpack(args))
-        args = {}
+  if op.t == 'floor' then
+    local cur = tonumber(redis.call('GET', op.k) or '0') or 0
+    if cur < tonumber(op.v) then redis.call('SET', op.k, op.v) end
+  elseif op.t == 'set' then
+    redis.call('SET', op.k, op.v)
+  else
+    redis.call('DEL', op.k)
+    if op.t == 'replace' then
+      local args = {}
+      for field, value in pairs(op.f) do
+        args[#args + 1] = field
+        args[#args + 1] = value
+        if #args >= 1000 then
+          redis.call('HSET', op.k, unpack(args))
+          args = {}
+        end
       end
+      if #args > 0 then redis.call('HSET', op.k, unpack(args)) end
     end
-    if #args > 0 then redis.call('HSET', op.k, unpack(args)) end
   end
 end
 redis.call('SET', KEYS[1], ARGV[1])
@@ -58,6 +69,26 @@ export async function replaceHashes(redis: Redis, records: Array<{ key: string; 
       if (Object.keys(fields).length > 0) tx.hset(key, fields);
     }
     await tx.exec();
+  }
+}
+
+const FLOOR_SCRIPT = `
+for i, key in ipairs(KEYS) do
+  local cur = tonumber(redis.call('GET', key) or '0') or 0
+  if cur < tonumber(ARGV[i]) then redis.call('SET', key, ARGV[i]) end
+end
+return 0
+`;
+
+/**
+ * Raises many counters to at least their floor (a full rebuild's spend counters), one script per
+ * chunk of 500: never lowers a counter the gateways have moved past PostgreSQL.
+ */
+export async function raiseCounters(redis: Redis, floors: Array<{ key: string; value: number }>): Promise<void> {
+  const chunk = 500;
+  for (let i = 0; i < floors.length; i += chunk) {
+    const part = floors.slice(i, i + chunk);
+    await redis.eval(FLOOR_SCRIPT, part.length, ...part.map((f) => f.key), ...part.map((f) => String(f.value)));
   }
 }
 

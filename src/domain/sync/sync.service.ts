@@ -27,7 +27,8 @@ import {
   tokenRecord,
   type GroupSource,
 } from './projections.js';
-import { applyOps, deleteStale, readConfigVersion, replaceHashes, type RedisOp } from './redis-apply.js';
+import { UsageKeys } from '../../lib/budgets.js';
+import { applyOps, deleteStale, raiseCounters, readConfigVersion, replaceHashes, type RedisOp } from './redis-apply.js';
 
 /**
  * The sync worker's core (DESIGN §6 "Admin write"): claim due outbox rows, recompute the Redis
@@ -84,7 +85,7 @@ async function applyOneBatch(deps: SyncDeps): Promise<{ rows: number; version: n
       const version = await nextApplyVersion(trx);
       const now = deps.now?.() ?? new Date();
       const wrote = claimed.some((r) => r.resource === 'snapshot')
-        ? await rebuild(deps, trx, version, now)
+        ? await rebuild(deps, trx, claimed, version, now)
         : await applyIncremental(deps, trx, claimed, version, now, messages);
       if (!wrote) deps.logger.warn({ version }, 'redis already holds a newer config version; marking rows done');
       await markDone(
@@ -145,9 +146,11 @@ async function applyIncremental(
   const masterIds = [...new Set(rows.filter((r) => r.resource === 'master').map((r) => Number(r.resource_id)))];
   if (masterIds.length > 0) {
     const found = new Map((await loadMasters(trx, masterIds)).map((m) => [m.id, m]));
+    const resets = spendResets(rows, 'master');
     for (const id of masterIds) {
       const master = found.get(id);
       ops.push(master ? { t: 'replace', k: RedisKeys.master(id), f: { ...masterRecord(master) } } : { t: 'del', k: RedisKeys.master(id) });
+      ops.push(...spendOps(UsageKeys.masterSpent('', id), master?.quota_used, resets.has(id)));
     }
     messages.push(refresh('master', version, now, { master_ids: masterIds }));
   }
@@ -156,12 +159,19 @@ async function applyIncremental(
   if (keyRows.length > 0) {
     const found = new Map((await loadKeys(trx, [...new Set(keyRows.map((r) => Number(r.resource_id)))])).map((k) => [k.id, k]));
     const written = new Set<string>();
+    const resets = spendResets(rows, 'key');
+    const counted = new Set<number>();
     for (const row of keyRows) {
       const digest = String(row.payload.digest ?? '');
       const key = found.get(Number(row.resource_id));
       if (key && !written.has(key.key_digest)) {
         ops.push({ t: 'replace', k: RedisKeys.token(key.key_digest), f: { ...tokenRecord(key) } });
         written.add(key.key_digest);
+      }
+      const id = Number(row.resource_id);
+      if (!counted.has(id)) {
+        ops.push(...spendOps(UsageKeys.keySpent('', id), key?.quota_used, resets.has(id)));
+        counted.add(id);
       }
       if (digest && (!key || key.key_digest !== digest)) ops.push({ t: 'del', k: RedisKeys.token(digest) });
       if (digest) messages.push(refresh('key', version, now, { active_key: digest }));
@@ -177,6 +187,22 @@ async function applyIncremental(
     messages.push(refresh('features', version, now));
   }
   return applyOps(deps.redis, version, ops);
+}
+
+/** Ids whose outbox rows carry `reset_spent` (an admin's quota reset). */
+function spendResets(rows: readonly OutboxRow[], resource: 'key' | 'master'): Set<number> {
+  return new Set(rows.filter((r) => r.resource === resource && r.payload.reset_spent === true).map((r) => Number(r.resource_id)));
+}
+
+/**
+ * The live spend counter that goes with an auth record (docs/budgets.md "Control plane"): raised
+ * to PostgreSQL's quota_used, never lowered — except by a reset, which overwrites it; deleted with
+ * its record (`quotaUsed` undefined).
+ */
+export function spendOps(key: string, quotaUsed: number | undefined, reset: boolean): RedisOp[] {
+  if (quotaUsed === undefined) return [{ t: 'del', k: key }];
+  if (reset) return [{ t: 'set', k: key, v: String(Math.max(0, quotaUsed)) }];
+  return quotaUsed > 0 ? [{ t: 'floor', k: key, v: String(quotaUsed) }] : [];
 }
 
 function featuresOp(stored: Record<string, string>): RedisOp {
@@ -234,7 +260,7 @@ export function routingOps(source: RoutingSource, box: SecretBox, logger: Logger
  * keys in bounded pipelined chunks, stale records removed, then routing, features and the version
  * in one guarded script. Runs under the applier lock like any other apply.
  */
-async function rebuild(deps: SyncDeps, trx: Knex.Transaction, version: number, now: Date): Promise<boolean> {
+async function rebuild(deps: SyncDeps, trx: Knex.Transaction, claimed: readonly OutboxRow[], version: number, now: Date): Promise<boolean> {
   if ((await readConfigVersion(deps.redis)) >= version) return false;
   const masters = await loadMasters(trx);
   await replaceHashes(
@@ -242,16 +268,29 @@ async function rebuild(deps: SyncDeps, trx: Knex.Transaction, version: number, n
     masters.map((m) => ({ key: RedisKeys.master(m.id), fields: { ...masterRecord(m) } })),
   );
   await deleteStale(deps.redis, RedisKeys.master('*'), new Set(masters.map((m) => RedisKeys.master(m.id))));
+  // Spend counters come back to at least what PostgreSQL knows (after a FLUSHALL, say); never lower.
+  await raiseCounters(deps.redis, masters.filter((m) => m.quota_used > 0).map((m) => ({ key: UsageKeys.masterSpent('', m.id), value: m.quota_used })));
   const tokenKeys = new Set<string>();
   for await (const page of loadAllKeys(trx)) {
     const records = page.map((k) => ({ key: RedisKeys.token(k.key_digest), fields: { ...tokenRecord(k) } }));
     for (const r of records) tokenKeys.add(r.key);
     await replaceHashes(deps.redis, records);
+    await raiseCounters(deps.redis, page.filter((k) => k.quota_used > 0).map((k) => ({ key: UsageKeys.keySpent('', k.id), value: k.quota_used })));
   }
   await deleteStale(deps.redis, RedisKeys.token('*'), tokenKeys);
-  const ops = [...routingOps(await loadRouting(trx), deps.secretBox, deps.logger, now, version), featuresOp(await loadFeatures(trx))];
+  // Quota resets batched with the rebuild still overwrite their counters (in the guarded script).
+  const resetOps = await resetSpendOps(trx, claimed);
+  const ops = [...routingOps(await loadRouting(trx), deps.secretBox, deps.logger, now, version), featuresOp(await loadFeatures(trx)), ...resetOps];
   deps.logger.info({ version, masters: masters.length, keys: tokenKeys.size }, 'redis snapshot rebuilt from postgres');
   return applyOps(deps.redis, version, ops);
+}
+
+async function resetSpendOps(trx: Knex.Transaction, rows: readonly OutboxRow[]): Promise<RedisOp[]> {
+  const ops: RedisOp[] = [];
+  const masterIds = [...spendResets(rows, 'master')];
+  for (const m of masterIds.length ? await loadMasters(trx, masterIds) : []) ops.push(...spendOps(UsageKeys.masterSpent('', m.id), m.quota_used, true));
+  for (const k of await loadKeys(trx, [...spendResets(rows, 'key')])) ops.push(...spendOps(UsageKeys.keySpent('', k.id), k.quota_used, true));
+  return ops;
 }
 
 /**

@@ -5,9 +5,11 @@ import type { TokenView } from './token-cache.js';
 /**
  * The key checks of DESIGN §6, pure: status, expiry, master status and epoch, allowed IPs. Every
  * failure here is answered with the same 401 so an unauthenticated caller cannot tell which check
- * failed; the reason is kept for logs and metrics only.
+ * failed; the reason is kept for logs and metrics only. The one exception is `key_exhausted` (the
+ * control plane marked the key's quota as used up), answered 429 `insufficient_quota`, and only
+ * when every other check passed, so it tells nothing about a key that would be refused anyway.
  */
-export type KeyRefusal = 'key_inactive' | 'key_expired' | 'master_missing' | 'master_inactive' | 'epoch_revoked' | 'ip_not_allowed';
+export type KeyRefusal = 'key_inactive' | 'key_expired' | 'master_missing' | 'master_inactive' | 'epoch_revoked' | 'ip_not_allowed' | 'key_exhausted';
 
 const blockLists = new WeakMap<readonly string[], BlockList | null>();
 
@@ -46,12 +48,13 @@ export function ipAllowed(cidrs: readonly string[], clientIp: string | undefined
 }
 
 export function checkKey(token: TokenView, master: MasterView | undefined, nowMs: number, clientIp: string | undefined): KeyRefusal | undefined {
-  if (token.status !== 'active') return 'key_inactive';
+  if (token.status !== 'active' && token.status !== 'exhausted') return 'key_inactive';
   if (token.expiresAt !== null && token.expiresAt <= nowMs) return 'key_expired';
   if (!master) return 'master_missing';
   if (master.status !== 'active') return 'master_inactive';
   if (token.issuedAtEpoch < master.epoch) return 'epoch_revoked';
   if (!ipAllowed(token.allowIps, clientIp)) return 'ip_not_allowed';
+  if (token.status === 'exhausted') return 'key_exhausted';
   return undefined;
 }
 

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
+import { hasBudgets, parseBudgets, type Budgets } from '../../lib/budgets.js';
 import { RedisKeys, type TokenRecord } from '../../lib/redis-layout.js';
 import { redisCall } from '../redis-call.js';
 
@@ -18,7 +19,13 @@ export interface TokenView {
   modelLimitsEnabled: boolean;
   modelLimits: readonly string[];
   allowIps: readonly string[];
+  /** Lifetime quota, µ$ of actual cost; -1 = unlimited. */
   quotaLimit: number;
+  /** µ$ spent as PostgreSQL knows it: the floor of the live Redis counter. */
+  quotaUsed: number;
+  budgets: Budgets;
+  /** A quota or a budget applies: requests of this key reserve spend at admission. */
+  spendLimited: boolean;
   rpmLimit: number;
   tpmLimit: number;
 }
@@ -37,6 +44,8 @@ export function parseToken(record: Partial<TokenRecord>): TokenView | undefined 
   const masterId = Number(record.master_id);
   if (!Number.isSafeInteger(id) || !Number.isSafeInteger(masterId)) return undefined;
   const expires = record.expires_at ? Date.parse(record.expires_at) : NaN;
+  const quotaLimit = quotaOf(record.quota_limit);
+  const budgets = parseBudgets(record.budgets);
   return {
     id,
     masterId,
@@ -50,10 +59,25 @@ export function parseToken(record: Partial<TokenRecord>): TokenView | undefined 
     modelLimitsEnabled: record.model_limits_enabled === '1',
     modelLimits: list(record.model_limits),
     allowIps: list(record.allow_ips),
-    quotaLimit: Number(record.quota_limit ?? -1),
+    quotaLimit,
+    quotaUsed: usedOf(record.quota_used),
+    budgets,
+    spendLimited: quotaLimit >= 0 || hasBudgets(budgets),
     rpmLimit: Number(record.rpm_limit ?? 0),
     tpmLimit: Number(record.tpm_limit ?? 0),
   };
+}
+
+/** A quota field (µ$): an integer ≥ 0, anything else (missing, -1, garbage) is unlimited. */
+export function quotaOf(value: string | undefined): number {
+  const n = Number(value ?? -1);
+  return value !== undefined && value !== '' && Number.isSafeInteger(n) && n >= 0 ? n : -1;
+}
+
+/** A quota_used field (µ$): an integer ≥ 0, else 0. */
+export function usedOf(value: string | undefined): number {
+  const n = Number(value ?? 0);
+  return Number.isSafeInteger(n) && n > 0 ? n : 0;
 }
 
 const MISSING = Symbol('missing');

@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../lib/logger.js';
+import { hasBudgets, parseBudgets, type Budgets } from '../../lib/budgets.js';
+import { quotaOf, usedOf } from '../auth/token-cache.js';
 import { redisCall } from '../redis-call.js';
 import {
   CONFIG_REFRESH_CHANNEL,
@@ -44,6 +46,13 @@ export interface MasterView {
   globalQps: number;
   namespaces: readonly string[];
   defaultNamespace: string;
+  /** Lifetime quota, µ$ of actual cost; -1 = unlimited. */
+  quotaLimit: number;
+  /** µ$ spent as PostgreSQL knows it: the floor of the live Redis counter. */
+  quotaUsed: number;
+  budgets: Budgets;
+  /** A quota or a budget applies: requests of the master's keys reserve spend at admission. */
+  spendLimited: boolean;
 }
 
 export interface ReplicaEvents {
@@ -88,6 +97,8 @@ function parseStringArray(value: string | undefined): string[] {
 export function parseMaster(record: Partial<MasterRecord>): MasterView | undefined {
   const id = Number(record.id);
   if (!Number.isSafeInteger(id) || id <= 0) return undefined;
+  const quotaLimit = quotaOf(record.quota_limit);
+  const budgets = parseBudgets(record.budgets);
   return {
     id,
     name: record.name ?? '',
@@ -97,6 +108,10 @@ export function parseMaster(record: Partial<MasterRecord>): MasterView | undefin
     globalQps: Number(record.global_qps ?? 0),
     namespaces: parseStringArray(record.namespaces),
     defaultNamespace: record.default_namespace || 'default',
+    quotaLimit,
+    quotaUsed: usedOf(record.quota_used),
+    budgets,
+    spendLimited: quotaLimit >= 0 || hasBudgets(budgets),
   };
 }
 

@@ -5,12 +5,16 @@ import {
   LimiterUnavailableError,
   type AdmitRequest,
   type AdmitResult,
-  type LimitReason,
   type RedisFailureMode,
+  type Refusal,
   type Reservation,
+  type SpendActual,
+  type SpendRequest,
 } from './limit-types.js';
 import { LocalLimiter, longestWait } from './local-limiter.js';
 import { admitScript, settleScript } from './scripts.js';
+import { periodKey, spendPlan, spendRefusals, type SpendPlan } from './spend.js';
+import { UsageKeys } from '../../lib/budgets.js';
 import { QPS_WINDOW_MS, RPM_WINDOW_MS, chargeFor, logRetryAfterMs, tokenRetryAfterMs, type TokenBucket } from './window.js';
 
 export interface LimiterOptions {
@@ -32,16 +36,19 @@ export interface LimiterOptions {
 
 export interface Limiter {
   /**
-   * Checks master QPS, key RPM and key TPM in one Redis round trip and, when all pass, records the
-   * request in every window atomically. A refused request is written to no window.
-   * Rejects only in failure mode `closed` (LimiterUnavailableError).
+   * Checks master QPS, key RPM and key TPM — and, when the request carries `spend`, the lifetime
+   * quotas and periodic budgets of key and master — in one Redis round trip and, when all pass,
+   * records the request in every window and reserves its spend atomically. A refused request is
+   * written to no window or counter. Rejects only in failure mode `closed` (LimiterUnavailableError).
    */
   admit(req: AdmitRequest): Promise<AdmitResult>;
   /**
-   * Corrects the TPM window by `actualTokens − charged` and counts the tokens for stats. Never
-   * rejects (failures go to `onError`), so `void limiter.settle(…)` is safe.
+   * Corrects the TPM window by `actualTokens − charged` and counts the tokens for stats; with a
+   * spend reservation, also moves the spent counters and budget windows by `actual − reserved`
+   * (`spend` omitted = exactly as reserved). Never rejects (failures go to `onError`), so
+   * `void limiter.settle(…)` is safe.
    */
-  settle(reservation: Reservation, actualTokens: number): Promise<void>;
+  settle(reservation: Reservation, actualTokens: number, spend?: SpendActual): Promise<void>;
   /** Loads the scripts now instead of on the first request (optional). */
   warmUp(): Promise<void>;
   /** True while the last Redis call failed and decisions are local. */
@@ -71,7 +78,8 @@ export function createLimiter(redis: Redis, options: LimiterOptions = {}): Limit
   async function admit(req: AdmitRequest): Promise<AdmitResult> {
     const member = `${req.requestId}:${instance}:${(sequence++).toString(36)}`;
     const charge = chargeFor(req.estimatedTokens, req.keyTpm);
-    const second = Math.floor(statsClock() / 1_000);
+    const statsNow = statsClock();
+    const second = Math.floor(statsNow / 1_000);
     const keys = [
       LimitKeys.masterQps(prefix, req.masterId),
       LimitKeys.keyRpm(prefix, req.keyId),
@@ -81,7 +89,13 @@ export function createLimiter(redis: Redis, options: LimiterOptions = {}): Limit
       LimitKeys.statsLimited(prefix, second),
       LimitKeys.statsMasterLimited(prefix, req.masterId, second),
     ];
-    const args = [clock ? Math.floor(clock()) : '', member, limitArg(req.masterQps), limitArg(req.keyRpm), limitArg(req.keyTpm), charge, statsTtl];
+    const args: Array<string | number> = [clock ? Math.floor(clock()) : '', member, limitArg(req.masterQps), limitArg(req.keyRpm), limitArg(req.keyTpm), charge, statsTtl];
+    // Budget windows are calendar windows picked with the gateway clock (docs/budgets.md).
+    const plan = hasSpend(req) ? spendPlan(prefix, req, statsNow) : undefined;
+    if (plan) {
+      keys.push(...plan.keys);
+      args.push(...plan.args);
+    }
     let reply: unknown;
     try {
       reply = await admitScript.run(redis, keys, args);
@@ -89,28 +103,44 @@ export function createLimiter(redis: Redis, options: LimiterOptions = {}): Limit
       onError(err, 'admit');
       if (failureMode === 'closed') throw new LimiterUnavailableError({ cause: err });
       degraded = true;
+      // Quotas and budgets are skipped while degraded (docs/budgets.md "Failure behaviour").
       if (failureMode === 'open') return { ok: true, reservation: unlimitedReservation(req, member, statsClock()) };
       return local.admit(req, member, Math.floor(clock ? clock() : Date.now()));
     }
     recovered();
-    return decodeAdmit(reply, req, member, charge);
+    return decodeAdmit(reply, req, member, charge, plan, statsNow);
   }
 
-  async function settle(reservation: Reservation, actualTokens: number): Promise<void> {
+  async function settle(reservation: Reservation, actualTokens: number, spend?: SpendActual): Promise<void> {
     const actual = Number.isFinite(actualTokens) ? Math.max(0, Math.ceil(actualTokens)) : 0;
     if (reservation.degraded) {
       local.settle(reservation, actual, Math.floor(clock ? clock() : Date.now()));
       return;
     }
+    const reserved = reservation.spend;
+    const costDelta = reserved && spend ? Math.max(0, Math.ceil(spend.costMicros)) - reserved.reservedMicros : 0;
+    const tokensDelta = reserved && spend ? actual - reserved.reservedTokens : 0;
+    const requestsDelta = reserved && spend && !spend.billed ? -1 : 0;
+    const spendMoves = costDelta !== 0 || tokensDelta !== 0 || requestsDelta !== 0;
     // Nothing to correct and nothing to count: spare the round trip.
-    if (actual === 0 && reservation.chargedTokens === 0) return;
+    if (actual === 0 && reservation.chargedTokens === 0 && !spendMoves) return;
     const second = Math.floor(statsClock() / 1_000);
     const keys = [
       LimitKeys.keyTpm(prefix, reservation.keyId),
       LimitKeys.statsTokens(prefix, second),
       LimitKeys.statsMasterTokens(prefix, reservation.masterId, second),
     ];
-    const args = [clock ? Math.floor(clock()) : '', reservation.tpmBucket ?? '', reservation.chargedTokens, actual, statsTtl];
+    const args: Array<string | number> = [clock ? Math.floor(clock()) : '', reservation.tpmBucket ?? '', reservation.chargedTokens, actual, statsTtl];
+    if (reserved && spendMoves) {
+      keys.push(
+        UsageKeys.keySpent(prefix, reservation.keyId),
+        UsageKeys.masterSpent(prefix, reservation.masterId),
+        UsageKeys.dirtyKeys(prefix),
+        UsageKeys.dirtyMasters(prefix),
+        ...reserved.periods.map((p) => periodKey(prefix, reservation, p)),
+      );
+      args.push(reserved.subjects || '-', costDelta, tokensDelta, requestsDelta, reservation.keyId, reservation.masterId);
+    }
     try {
       await settleScript.run(redis, keys, args);
     } catch (err) {
@@ -134,39 +164,60 @@ function limitArg(limit: number): number {
   return Number.isFinite(limit) && limit > 0 ? Math.floor(limit) : 0;
 }
 
+function hasSpend(req: AdmitRequest): req is AdmitRequest & { spend: SpendRequest } {
+  return req.spend !== undefined;
+}
+
 function unlimitedReservation(req: AdmitRequest, member: string, nowMs: number): Reservation {
   return { requestId: req.requestId, masterId: req.masterId, keyId: req.keyId, member, atMs: nowMs, tpmBucket: null, chargedTokens: 0, degraded: true };
 }
 
-/** Turns the admit script's reply into a result; Retry-After math happens here, in window.ts. */
-export function decodeAdmit(reply: unknown, req: AdmitRequest, member: string, charge: number): AdmitResult {
+/**
+ * Turns the admit script's reply into a result; Retry-After math happens here (window.ts, and the
+ * budget windows' ends). A lifetime quota refusal wins over every other (waiting does not cure
+ * it); otherwise the refusal with the longest wait is reported.
+ */
+export function decodeAdmit(reply: unknown, req: AdmitRequest, member: string, charge: number, plan?: SpendPlan, nowGatewayMs = Date.now()): AdmitResult {
   if (!Array.isArray(reply)) throw new TypeError('unexpected admit script reply');
   const n = reply.map((v) => Number(v));
   const nowMs = n[1] ?? 0;
   if (n[0] === 1) {
-    return {
-      ok: true,
-      reservation: {
-        requestId: req.requestId,
-        masterId: req.masterId,
-        keyId: req.keyId,
-        member,
-        atMs: nowMs,
-        tpmBucket: limitArg(req.keyTpm) > 0 ? Math.floor(nowMs / 1_000) : null,
-        chargedTokens: charge,
-        degraded: false,
-      },
+    const reservation: Reservation = {
+      requestId: req.requestId,
+      masterId: req.masterId,
+      keyId: req.keyId,
+      member,
+      atMs: nowMs,
+      tpmBucket: limitArg(req.keyTpm) > 0 ? Math.floor(nowMs / 1_000) : null,
+      chargedTokens: charge,
+      degraded: false,
     };
+    if (plan && req.spend) {
+      reservation.spend = {
+        subjects: plan.subjects,
+        reservedMicros: Math.max(0, Math.ceil(req.spend.estimatedMicros)),
+        reservedTokens: Math.max(0, Math.ceil(req.spend.estimatedTokens)),
+        periods: plan.periods.map(({ subject, period, bucket, endMs }) => ({ subject, period, bucket, endMs })),
+      };
+    }
+    return { ok: true, reservation };
   }
-  const refusals: Array<{ reason: LimitReason; retryAfterMs: number; limit: number }> = [];
+  const refusals: Refusal[] = [];
   const qpsBlock = n[2] ?? -1;
   const rpmBlock = n[3] ?? -1;
   if (qpsBlock >= 0) refusals.push({ reason: 'master_qps', limit: limitArg(req.masterQps), retryAfterMs: logRetryAfterMs(qpsBlock, QPS_WINDOW_MS, nowMs) });
   if (rpmBlock >= 0) refusals.push({ reason: 'key_rpm', limit: limitArg(req.keyRpm), retryAfterMs: logRetryAfterMs(rpmBlock, RPM_WINDOW_MS, nowMs) });
+  const hits = n[7] ?? 0;
+  const bucketsFrom = 8 + hits * 2;
   if (n[4] === 1) {
     const buckets: TokenBucket[] = [];
-    for (let i = 5; i + 1 < n.length; i += 2) buckets.push([n[i] ?? 0, n[i + 1] ?? 0]);
+    for (let i = bucketsFrom; i + 1 < n.length; i += 2) buckets.push([n[i] ?? 0, n[i + 1] ?? 0]);
     refusals.push({ reason: 'key_tpm', limit: limitArg(req.keyTpm), retryAfterMs: tokenRetryAfterMs(buckets, charge, limitArg(req.keyTpm), nowMs) });
+  }
+  if (plan && hasSpend(req)) {
+    const spend = spendRefusals(req, plan.periods, n[5] ?? -1, n[6] ?? -1, n.slice(8, bucketsFrom), nowGatewayMs);
+    if (spend.quota[0]) return { ok: false, ...spend.quota[0] };
+    refusals.push(...spend.budgets);
   }
   const refusal = longestWait(refusals);
   if (!refusal) throw new TypeError('admit script refused without a reason');

@@ -9,6 +9,7 @@ import { extractClientKey } from '../auth/extract-key.js';
 import type { TokenCache, TokenView } from '../auth/token-cache.js';
 import type { ConfigReplica, MasterView } from '../config/replica.js';
 import { gatewayErrors, GatewayError, type ClientFormat } from '../errors.js';
+import { OAUTH_TYPES } from '../../domain/provider-presets.js';
 import { adapterFor } from '../providers/registry.js';
 import { upstreamHeaders } from '../providers/headers.js';
 import { ProviderConfigError } from '../providers/adapter.js';
@@ -17,10 +18,13 @@ import { estimateTokens } from '../translate/usage.js';
 import { parseModelRef } from '../routing/model-ref.js';
 import { findBinding, planAttempts, type Attempt } from '../routing/plan.js';
 import { publicModelLabel } from '../metrics.js';
+import { usdToMicros, type Cost } from '../../lib/pricing.js';
+import type { SpendRequest } from '../limits/index.js';
 import type { Operation, RequestLogRecord, Usage } from '../types.js';
 import type { Bridge, BridgeResponseContext } from './bridge.js';
 import { bridgeFor } from './bridges.js';
-import type { AttemptOutcome, HealthPort, LimitsPort, MetricsPort, ProviderEventsPort, ProxiedRequest, UpstreamKeyUsage, UpstreamStatsPort } from './ports.js';
+import type { AdmitResult, AttemptOutcome, HealthPort, LimitsPort, MetricsPort, ProviderEventsPort, ProxiedRequest, UpstreamKeyUsage, UpstreamStatsPort } from './ports.js';
+import { estimateSpend, NO_COST, requestCost, requestedOutputTokens } from './pricing.js';
 import { requestBodyForLog } from './request-body-log.js';
 import { responsesIngress } from './responses-ingress.js';
 import { classifyTransportError, type TransportFailure, type UpstreamPools } from './upstream-pool.js';
@@ -103,6 +107,11 @@ interface Outcome {
   upstreamMs: number;
   /** Monotonic ms (performance.now) when a stream's first event was written to the client. */
   firstWriteAt: number | null;
+  /** Estimated prompt tokens of the client's body (billed with the delivered text of an aborted stream). */
+  promptEstimate: number;
+  /** True once the upstream answered and something came of it: usage reported, a body, or stream output (docs/budgets.md). */
+  billed: boolean;
+  cost: Cost;
 }
 
 type UpstreamCall = ProxiedRequest['attempts'][number] & { apiKeyId: number };
@@ -183,6 +192,7 @@ export async function authenticate(deps: ProxyDeps, request: Pick<ProxyRequest, 
     throw gatewayErrors.unavailable(err);
   }
   const refusal = checkKey(token, master, deps.now(), clientIp(request.req));
+  if (refusal === 'key_exhausted') throw gatewayErrors.insufficientQuota('key', token.quotaLimit);
   if (refusal || !master) {
     deps.logger.debug({ requestId: request.requestId, keyId: token.id, refusal }, 'client key refused');
     throw gatewayErrors.invalidApiKey();
@@ -190,10 +200,34 @@ export async function authenticate(deps: ProxyDeps, request: Pick<ProxyRequest, 
   return { token, master };
 }
 
-/** The output a request may produce, for the TPM estimate: its own cap when it names a sane one. */
-function expectedOutputTokens(body: Record<string, unknown>): number {
-  const cap = Number(body.max_tokens ?? body.max_completion_tokens ?? body.max_output_tokens ?? 0);
-  return Number.isFinite(cap) && cap > 0 ? Math.min(cap, 1_000_000) : 0;
+function spendRequest(token: TokenView, master: MasterView, estimate: { tokens: number; micros: number }): SpendRequest {
+  return {
+    key: { quotaLimitMicros: token.quotaLimit, quotaUsedMicros: token.quotaUsed, budgets: token.budgets },
+    master: { quotaLimitMicros: master.quotaLimit, quotaUsedMicros: master.quotaUsed, budgets: master.budgets },
+    estimatedMicros: estimate.micros,
+    estimatedTokens: estimate.tokens,
+  };
+}
+
+/** A limiter refusal as the client sees it; a used-up lifetime quota is also reported to the control plane. */
+function refusalError(deps: ProxyDeps, refusal: Extract<AdmitResult, { ok: false }>, token: TokenView, master: MasterView): GatewayError {
+  switch (refusal.reason) {
+    case 'key_quota':
+    case 'master_quota': {
+      const subject = refusal.reason === 'key_quota' ? 'key' : 'master';
+      deps.events.quotaExhausted({ subject, id: subject === 'key' ? token.id : master.id, spentMicros: refusal.spentMicros ?? 0, at: new Date(deps.now()).toISOString() });
+      return gatewayErrors.insufficientQuota(subject, subject === 'key' ? token.quotaLimit : undefined);
+    }
+    case 'key_budget':
+    case 'master_budget':
+      if (refusal.period && refusal.metric) {
+        return gatewayErrors.budgetExceeded(refusal.reason === 'key_budget' ? 'key' : 'master', refusal.period, refusal.metric, refusal.limit, refusal.retryAfterMs);
+      }
+      break;
+    default:
+      break;
+  }
+  return gatewayErrors.rateLimited(`Rate limit reached (${refusal.reason}: ${refusal.limit})`, refusal.retryAfterMs);
 }
 
 export async function handleProxy(deps: ProxyDeps, route: ProxyRoute, request: ProxyRequest): Promise<void> {
@@ -215,6 +249,9 @@ export async function handleProxy(deps: ProxyDeps, route: ProxyRoute, request: P
     calls: [],
     upstreamMs: 0,
     firstWriteAt: null,
+    promptEstimate: 0,
+    billed: false,
+    cost: NO_COST,
   };
   // Client disconnect aborts the upstream in every phase (waiting, streaming).
   const abort = new AbortController();
@@ -226,7 +263,7 @@ export async function handleProxy(deps: ProxyDeps, route: ProxyRoute, request: P
   };
   res.once('close', onClose);
   let master: MasterView | undefined;
-  let settle: ((tokens: number) => Promise<void>) | undefined;
+  let settle: Extract<AdmitResult, { ok: true }>['settle'] | undefined;
   try {
     // An announced oversized body is refused before anything else, and never read.
     if (declaredLengthExceeds(request.req, deps.limitsConfig.bodyLimitBytes)) throw gatewayErrors.payloadTooLarge(deps.limitsConfig.bodyLimitBytes);
@@ -267,16 +304,20 @@ export async function handleProxy(deps: ProxyDeps, route: ProxyRoute, request: P
     });
     if (plan.length === 0) throw gatewayErrors.noUpstream();
 
+    outcome.promptEstimate = estimateTokens(raw.toString('utf8'));
     const admitted = await deps.limits.admit({
       masterId: auth.master.id,
       masterQps: auth.master.globalQps,
       keyId: auth.token.id,
       keyRpm: auth.token.rpmLimit,
       keyTpm: auth.token.tpmLimit,
-      estimatedTokens: estimateTokens(raw.toString('utf8')) + expectedOutputTokens(body),
+      // TPM: the request's own output cap only (the spend estimate below also assumes a default).
+      estimatedTokens: outcome.promptEstimate + requestedOutputTokens(body),
       requestId: request.requestId,
+      // Only keys or masters with a quota or a budget pay for the estimate and the spend counters.
+      ...(auth.token.spendLimited || auth.master.spendLimited ? { spend: spendRequest(auth.token, auth.master, estimateSpend(plan, snapshot.models, ref, outcome.promptEstimate, body)) } : {}),
     });
-    if (!admitted.ok) throw gatewayErrors.rateLimited(`Rate limit reached (${admitted.reason}: ${admitted.limit})`, admitted.retryAfterMs);
+    if (!admitted.ok) throw refusalError(deps, admitted, auth.token, auth.master);
     settle = admitted.settle;
 
     await forward(deps, route, request, { raw, body, stream, publicModel: requested, plan, features: snapshot.features }, outcome, abort.signal);
@@ -289,8 +330,12 @@ export async function handleProxy(deps: ProxyDeps, route: ProxyRoute, request: P
     throw err;
   } finally {
     res.off('close', onClose);
+    // A request that is not billed (refused, or failed before any output) costs nothing and is refunded.
+    if (!outcome.billed) outcome.usage = undefined;
+    // Counting tokens is free upstream, so it is free here too.
+    outcome.cost = requestCost(outcome.billed && route.op !== 'count_tokens', outcome.usage, outcome.attempt, deps.replica.snapshot.models, outcome);
     const total = (outcome.usage?.prompt_tokens ?? 0) + (outcome.usage?.completion_tokens ?? 0);
-    if (settle) void settle(total).catch(() => undefined);
+    if (settle) void settle(total, { costMicros: usdToMicros(outcome.cost.actual), billed: outcome.billed }).catch(() => undefined);
     if (outcome.key) deps.logs.push(logRecord(request, route, outcome, master, started, deps.now(), deps.replica.snapshot.features));
     recordMetrics(deps, route, outcome, startedMono);
     if (outcome.calls.length > 0) recordUpstreamStats(deps, outcome, total);
@@ -449,7 +494,10 @@ async function forward(deps: ProxyDeps, route: ProxyRoute, request: ProxyRequest
     const retryAfterMs = parseRetryAfterMs(upstream.headers['retry-after'], deps.now());
     if (status === 401 || status === 403) {
       deps.health.recordFailure(provider.id, deps.now());
-      if (provider.auto_ban) {
+      if (status === 401 && (OAUTH_TYPES as ReadonlySet<string>).has(provider.type)) {
+        // An OAuth access token was refused: have it renewed (token-refresh) instead of banning the key.
+        deps.events.oauthUnauthorized({ apiKeyId: provider.id, at: new Date(deps.now()).toISOString() });
+      } else if (provider.auto_ban) {
         deps.health.ban(provider.id, `upstream answered ${status}`, null);
         deps.events.autoBan({ apiKeyId: provider.id, reason: `upstream answered ${status}`, until: null, statusCode: status, at: new Date(deps.now()).toISOString() });
       }
@@ -558,6 +606,7 @@ async function relayJson(
   const { body: out, usage } = bridge.response(upstreamJson, unwrap ? Buffer.from(JSON.stringify(upstreamJson)) : raw, ctx);
   outcome.usage = usage;
   outcome.usageSource = usage ? 'upstream' : 'estimated';
+  outcome.billed = true;
   outcome.status = 200;
   const type = headers['content-type'];
   res.writeHead(200, { 'content-type': typeof type === 'string' && bridge.clientFormat === bridge.upstreamFormat ? type : 'application/json', 'content-length': Buffer.byteLength(out) });
@@ -633,9 +682,13 @@ async function relayStream(
     if (usage) {
       outcome.usage = usage;
       outcome.usageSource = 'upstream';
+      outcome.billed = true;
     } else {
-      outcome.usage = { prompt_tokens: 0, completion_tokens: estimateTokens(translator.deliveredText()), cache_read_tokens: 0, cache_write_tokens: 0 };
+      // No usage from the upstream (the client left, or the stream broke): bill what was delivered,
+      // the prompt estimate plus the delivered text; nothing when nothing reached the client.
+      outcome.usage = { prompt_tokens: outcome.promptEstimate, completion_tokens: estimateTokens(translator.deliveredText()), cache_read_tokens: 0, cache_write_tokens: 0 };
       outcome.usageSource = 'estimated';
+      outcome.billed = outcome.firstWriteAt !== null;
     }
     if (!res.destroyed) res.end();
   }
@@ -682,8 +735,8 @@ function logRecord(
     completion_tokens: outcome.usage?.completion_tokens ?? 0,
     cache_read_tokens: outcome.usage?.cache_read_tokens ?? 0,
     cache_write_tokens: outcome.usage?.cache_write_tokens ?? 0,
-    cost_list: 0,
-    cost_actual: 0,
+    cost_list: outcome.cost.list,
+    cost_actual: outcome.cost.actual,
     usage_source: outcome.usageSource,
     client_ip: clientIp(request.req) ?? null,
     attempts: outcome.attempts,

@@ -1,4 +1,4 @@
-import type { AdmitRequest } from '../limits/index.js';
+import type { AdmitRequest, Refusal, SpendActual } from '../limits/index.js';
 import type { Usage } from '../types.js';
 
 export type { AdmitRequest } from '../limits/index.js';
@@ -9,8 +9,9 @@ export type { AdmitRequest } from '../limits/index.js';
  */
 
 export type AdmitResult =
-  | { ok: true; settle(actualTokens: number): Promise<void> }
-  | { ok: false; reason: string; retryAfterMs: number; limit: number };
+  /** `settle`: the request's real tokens and, when it reserved spend, its real cost (never rejects). */
+  | { ok: true; settle(actualTokens: number, spend?: SpendActual): Promise<void> }
+  | ({ ok: false } & Refusal);
 
 export interface LimitsPort {
   admit(request: AdmitRequest): Promise<AdmitResult>;
@@ -36,6 +37,10 @@ export interface HealthPort {
 /** Reports what the gateway learned about an upstream key to the control plane (provider-events queue). */
 export interface ProviderEventsPort {
   autoBan(event: { apiKeyId: number; reason: string; until: string | null; statusCode: number; at: string }): void;
+  /** An OAuth key's access token got a 401: ask the token-refresh queue to renew it (deduplicated across gateways). */
+  oauthUnauthorized(event: { apiKeyId: number; at: string }): void;
+  /** A key's or master's lifetime quota refused a request (the port reports each subject at most once a minute). */
+  quotaExhausted(event: { subject: 'key' | 'master'; id: number; spentMicros: number; at: string }): void;
 }
 
 export interface UsageReport {

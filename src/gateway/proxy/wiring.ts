@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import { providerEventJobId } from '../../../jobs/provider-events/definition.js';
+import { unauthorizedJobId } from '../../../jobs/token-refresh/definition.js';
 import { enqueue, type QueueSet } from '../../../jobs/queues.js';
 import type { Logger } from '../../lib/logger.js';
 import type { HealthStore } from '../health/index.js';
@@ -18,7 +20,7 @@ export function limitsPort(redis: Redis, onError: (err: unknown) => void): Limit
     async admit(request) {
       const result = await limiter.admit(request);
       if (!result.ok) return result;
-      return { ok: true, settle: (tokens) => limiter.settle(result.reservation, tokens) };
+      return { ok: true, settle: (tokens, spend) => limiter.settle(result.reservation, tokens, spend) };
     },
   };
 }
@@ -40,7 +42,12 @@ export function healthPort(store: HealthStore, log: Logger): HealthPort {
   };
 }
 
+/** A quota refusal is reported at most once per subject per this long, per gateway process. */
+export const QUOTA_REPORT_INTERVAL_MS = 60_000;
+
 export function providerEventsPort(queues: QueueSet, log: Logger): ProviderEventsPort {
+  // Subjects reported recently (`key:<id>`, `master:<id>`): every refused request would otherwise enqueue a job.
+  const quotaReported = new LRUCache<string, true>({ max: 10_000, ttl: QUOTA_REPORT_INTERVAL_MS });
   return {
     autoBan(event) {
       const payload = {
@@ -54,6 +61,22 @@ export function providerEventsPort(queues: QueueSet, log: Logger): ProviderEvent
       enqueue(queues, 'provider-events', payload, { jobId: providerEventJobId(payload) }).catch((err: unknown) =>
         log.warn({ err: { message: (err as Error).message }, apiKeyId: event.apiKeyId }, 'could not report an auto-ban; the gateway still avoids the key'),
       );
+    },
+    oauthUnauthorized(event) {
+      const payload = { type: 'refresh' as const, api_key_id: event.apiKeyId, reason: 'unauthorized' as const, requested_at: event.at };
+      enqueue(queues, 'token-refresh', payload, { jobId: unauthorizedJobId(event.apiKeyId, Date.parse(event.at)) }).catch((err: unknown) =>
+        log.warn({ err: { message: (err as Error).message }, apiKeyId: event.apiKeyId }, 'could not request an OAuth token refresh; the sweep renews it before expiry'),
+      );
+    },
+    quotaExhausted(event) {
+      const subject = `${event.subject}:${event.id}`;
+      if (quotaReported.has(subject)) return;
+      quotaReported.set(subject, true);
+      const payload = { type: 'quota_exhausted' as const, subject: event.subject, id: event.id, spent_micros: Math.max(0, Math.round(event.spentMicros)), at: event.at };
+      enqueue(queues, 'provider-events', payload, { jobId: providerEventJobId(payload) }).catch((err: unknown) => {
+        quotaReported.delete(subject); // let the next refusal try again
+        log.warn({ err: { message: (err as Error).message }, subject: event.subject, id: event.id }, 'could not report an exhausted quota; the gateway still refuses');
+      });
     },
   };
 }

@@ -18,6 +18,9 @@ const token = (extra: Partial<TokenView> = {}): TokenView => ({
   modelLimits: [],
   allowIps: [],
   quotaLimit: -1,
+  quotaUsed: 0,
+  budgets: {},
+  spendLimited: false,
   rpmLimit: 0,
   tpmLimit: 0,
   ...extra,
@@ -31,6 +34,10 @@ const master = (extra: Partial<MasterView> = {}): MasterView => ({
   globalQps: 0,
   namespaces: ['default', 'team'],
   defaultNamespace: 'default',
+  quotaLimit: -1,
+  quotaUsed: 0,
+  budgets: {},
+  spendLimited: false,
   ...extra,
 });
 
@@ -38,7 +45,10 @@ describe('gateway key checks', () => {
   const cases: Array<[string, TokenView, MasterView | undefined, string | undefined, ReturnType<typeof checkKey>]> = [
     ['an active key of an active master', token(), master(), '10.1.2.3', undefined],
     ['a disabled key', token({ status: 'disabled' }), master(), undefined, 'key_inactive'],
-    ['an exhausted key', token({ status: 'exhausted' }), master(), undefined, 'key_inactive'],
+    // Exhausted is answered 429 insufficient_quota, but only once every other check passed.
+    ['an exhausted key', token({ status: 'exhausted' }), master(), undefined, 'key_exhausted'],
+    ['an exhausted key of a suspended master', token({ status: 'exhausted' }), master({ status: 'suspended' }), undefined, 'master_inactive'],
+    ['an exhausted key issued before the last revoke', token({ status: 'exhausted', issuedAtEpoch: 1 }), master({ epoch: 2 }), undefined, 'epoch_revoked'],
     ['an expired key', token({ expiresAt: now - 1 }), master(), undefined, 'key_expired'],
     ['a key expiring later', token({ expiresAt: now + 1 }), master(), undefined, undefined],
     ['a key whose master is gone', token(), undefined, undefined, 'master_missing'],

@@ -140,13 +140,13 @@ describe('limiter window math', () => {
 
     it('several refused checks report the longest wait', () => {
       const now = 1_000_000;
-      const sut = decodeAdmit([0, now, now - 900, now - 1_000, 0], req, 'm', 50);
+      const sut = decodeAdmit([0, now, now - 900, now - 1_000, 0, -1, -1, 0], req, 'm', 50);
       expect(sut).to.deep.equal({ ok: false, reason: 'key_rpm', limit: 100, retryAfterMs: 59_000 });
     });
 
     it('a TPM refusal is computed from the live buckets the script returned', () => {
       const now = 100_250;
-      const sut = decodeAdmit([0, now, -1, -1, 1, 90, 980], req, 'm', 50);
+      const sut = decodeAdmit([0, now, -1, -1, 1, -1, -1, 0, 90, 980], req, 'm', 50);
       expect(sut).to.deep.equal({ ok: false, reason: 'key_tpm', limit: 1_000, retryAfterMs: bucketExpiresAtMs(90) - now });
     });
   });
