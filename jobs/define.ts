@@ -1,4 +1,4 @@
-import type { DefaultJobOptions, RepeatOptions } from 'bullmq';
+import type { BackoffStrategy, DefaultJobOptions, RepeatOptions } from 'bullmq';
 import type { z } from 'zod';
 import type { Config } from '../src/lib/config.js';
 
@@ -28,6 +28,11 @@ export interface QueueDefinition<Name extends string = string, Schema extends z.
   schedulers:
     | ReadonlyArray<SchedulerDefinition<z.input<Schema>>>
     | ((config: Config) => ReadonlyArray<SchedulerDefinition<z.input<Schema>>>);
+  /**
+   * The worker's custom backoff (BullMQ `settings.backoffStrategy`), used by jobs whose
+   * `backoff.type` is not built in; built from the worker's configuration. Optional.
+   */
+  backoffStrategy?: (config: Config) => BackoffStrategy;
 }
 
 /** Identity with inference: keeps the literal name and the schema type of a definition. */

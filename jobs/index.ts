@@ -1,11 +1,13 @@
 import type { z } from 'zod';
 import type { QueueDefinition } from './define.js';
+import { alertsQueue } from './alerts/definition.js';
 import { logRetentionQueue } from './log-retention/definition.js';
 import { logWebhookQueue } from './log-webhook/definition.js';
 import { logsQueue } from './logs/definition.js';
 import { providerEventsQueue } from './provider-events/definition.js';
 import { statsQueue } from './stats/definition.js';
 import { syncQueue } from './sync/definition.js';
+import { tokenRefreshQueue } from './token-refresh/definition.js';
 import { webhooksQueue } from './webhooks/definition.js';
 
 /**
@@ -21,6 +23,8 @@ export const queueCatalog = {
   [webhooksQueue.name]: webhooksQueue,
   [logWebhookQueue.name]: logWebhookQueue,
   [statsQueue.name]: statsQueue,
+  [tokenRefreshQueue.name]: tokenRefreshQueue,
+  [alertsQueue.name]: alertsQueue,
 } as const satisfies Record<string, QueueDefinition>;
 
 export type QueueCatalog = typeof queueCatalog;

@@ -1,3 +1,4 @@
+import { processAlerts } from './alerts/processor.js';
 import type { QueueName } from './index.js';
 import { processLogRetention } from './log-retention/processor.js';
 import { processLogWebhook } from './log-webhook/processor.js';
@@ -6,6 +7,7 @@ import type { JobProcessor } from './processor-context.js';
 import { processProviderEvent } from './provider-events/processor.js';
 import { processStats } from './stats/processor.js';
 import { processSync } from './sync/processor.js';
+import { processTokenRefresh } from './token-refresh/processor.js';
 import { processWebhook } from './webhooks/processor.js';
 
 /**
@@ -21,6 +23,8 @@ export const processors: Record<QueueName, JobProcessor> = {
   webhooks: processWebhook,
   'log-webhook': processLogWebhook,
   stats: processStats,
+  'token-refresh': processTokenRefresh,
+  alerts: processAlerts,
 };
 
 /** Throws unless every named queue has a processor (immich `JobRepository.setup`). */

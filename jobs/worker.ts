@@ -111,6 +111,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
           maxStalledCount: 10,
           lockDuration: config.worker.lockDurationMs,
           stalledInterval: config.worker.stalledIntervalMs,
+          ...(definition.backoffStrategy ? { settings: { backoffStrategy: definition.backoffStrategy(config) } } : {}),
         },
       );
       worker.on('error', (err) => log.error({ queue: name, err }, 'worker error'));

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { WebhookDelivery } from '../../src/domain/webhook-delivery.js';
+import { webhookRetryDelayMs, type WebhookDelivery } from '../../src/domain/webhook-delivery.js';
 import { DEFAULT_JOB_OPTIONS, defineQueue } from '../define.js';
 
 /**
@@ -56,8 +56,13 @@ export function webhookJobId(payload: Pick<WebhooksPayload, 'target' | 'event'>)
 
 /** Attempts per delivery: the first try and 7 retries. */
 export const WEBHOOK_ATTEMPTS = 8;
-/** First retry delay (ms); it doubles each time: 30 s, 1, 2, 4, 8, 16, 32 min — the last attempt ~64 min after the first. */
+/**
+ * Default first retry delay (ms), `EZ_WEBHOOK_BACKOFF_MS`; it doubles each time: 30 s, 1, 2, 4, 8,
+ * 16, 32 min — the last attempt ~64 min after the first (plus any longer `Retry-After`).
+ */
 export const WEBHOOK_BACKOFF_MS = 30_000;
+/** The custom BullMQ backoff type of `webhooks` jobs (see `backoffStrategy` below). */
+export const WEBHOOK_BACKOFF_TYPE = 'webhook';
 
 export const webhooksQueue = defineQueue({
   name: 'webhooks',
@@ -65,9 +70,17 @@ export const webhooksQueue = defineQueue({
   defaultJobOptions: {
     ...DEFAULT_JOB_OPTIONS,
     attempts: WEBHOOK_ATTEMPTS,
-    backoff: { type: 'exponential', delay: WEBHOOK_BACKOFF_MS },
+    // Exponential from the worker's EZ_WEBHOOK_BACKOFF_MS, or the receiver's Retry-After when longer.
+    backoff: { type: WEBHOOK_BACKOFF_TYPE, delay: WEBHOOK_BACKOFF_MS },
     // Completed deliveries are kept a day: the jobId then dedupes a repeated enqueue of the same event.
     removeOnComplete: { age: 24 * 3_600, count: 5_000 },
   },
   schedulers: [],
+  // The worker computes each retry's delay: the first delay comes from its configuration (so a job
+  // already queued follows the current setting), and a transient error may carry `retryAfterMs`
+  // (a 429/503 with Retry-After, see WebhookDeliveryError).
+  backoffStrategy: (config) => (attemptsMade, _type, err) => {
+    const retryAfter = (err as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+    return webhookRetryDelayMs(attemptsMade, config.webhooks.backoffMs, typeof retryAfter === 'number' ? retryAfter : null);
+  },
 });

@@ -50,3 +50,15 @@ export async function disableWebhookTarget(db: Knex | Knex.Transaction, id: numb
   const updated = await db('webhooks').where({ id, url, status: 'active' }).update({ status: 'disabled', disabled_reason: reason, updated_at: db.fn.now() });
   return updated > 0;
 }
+
+/** One webhook's attempts, newest first, keyset-paginated on id (`before` = the last id of the previous page). */
+export async function listDeliveriesOfWebhook(db: Knex, webhookId: number, page: { limit: number; before?: number | undefined }): Promise<DeliveryRow[]> {
+  const query = db('webhook_deliveries')
+    .select('id', 'target', 'webhook_id', 'event_id', 'event_type', 'attempt', 'status_code', 'error', 'duration_ms', 'created_at')
+    .where({ target: 'webhook', webhook_id: webhookId })
+    .orderBy('id', 'desc')
+    .limit(page.limit);
+  if (page.before !== undefined) query.where('id', '<', page.before);
+  const rows = (await query) as DeliveryRow[];
+  return rows.map((r) => ({ ...r, id: Number(r.id), webhook_id: r.webhook_id === null ? null : Number(r.webhook_id) }));
+}

@@ -21,7 +21,9 @@ import { urlOrigin } from './webhook-url.js';
  * - Permanent: 410 Gone (the target is disabled as well: the log webhook gets `enabled: false`, a
  *   webhook row `status: disabled`), any other 4xx except 408 and 429, any 3xx (redirects are not
  *   followed: a receiver that moved is a configuration change), a refused metadata address.
- * - Transient (retried with backoff): 408, 429, 5xx, connect errors, the 10 s timeout.
+ * - Transient (retried with backoff): 408, 429, 5xx, connect errors, the timeout (10 s unless
+ *   `EZ_WEBHOOK_TIMEOUT_MS`). A 429 or 503 with `Retry-After` puts the wait it asks for (at most
+ *   MAX_RETRY_AFTER_MS) on the error; the queue's backoff (webhookRetryDelayMs) honours it.
  * Every attempt that reached the network is recorded in `webhook_deliveries`.
  */
 
@@ -42,15 +44,19 @@ export interface WebhookDelivery {
   event: WebhookEvent;
 }
 
-/** One whole exchange (connect, send, answer, body) must finish within this (ms). */
+/** Default deadline of one whole exchange (connect, send, answer, body) (ms); `EZ_WEBHOOK_TIMEOUT_MS`. */
 export const DELIVERY_TIMEOUT_MS = 10_000;
+/** The longest `Retry-After` honoured (ms): a receiver cannot park a delivery for longer. */
+export const MAX_RETRY_AFTER_MS = 3_600_000;
 /** Characters of a failed answer's body kept in `webhook_deliveries.error`. */
 const ERROR_SNIPPET_CHARS = 200;
 
-export type PostResult = { status_code: number; body_snippet: string } | { error: string; refused_address: boolean };
+export type PostResult =
+  | { status_code: number; body_snippet: string; /** The raw `Retry-After` header, if any. */ retry_after?: string | undefined }
+  | { error: string; refused_address: boolean };
 
-/** Sends one POST; never throws. Injectable for tests. */
-export type WebhookPoster = (url: string, headers: Record<string, string>, body: string) => Promise<PostResult>;
+/** Sends one POST within `options.timeoutMs`; never throws. Injectable for tests. */
+export type WebhookPoster = (url: string, headers: Record<string, string>, body: string, options: { timeoutMs: number }) => Promise<PostResult>;
 
 export interface DeliveryDeps {
   knex: Knex;
@@ -58,6 +64,8 @@ export interface DeliveryDeps {
   logger: Logger;
   now(): Date;
   post?: WebhookPoster;
+  /** Deadline of one attempt (ms); default DELIVERY_TIMEOUT_MS. */
+  timeoutMs?: number | undefined;
 }
 
 export interface AttemptInfo {
@@ -78,9 +86,38 @@ export class WebhookDeliveryError extends Error {
     /** True when a retry cannot help. */
     readonly permanent: boolean,
     readonly statusCode: number | null,
+    /** How long the receiver asked us to wait (`Retry-After` on a 429 or 503), capped; null when it did not. */
+    readonly retryAfterMs: number | null = null,
   ) {
     super(message);
   }
+}
+
+/**
+ * `Retry-After` (delta-seconds or an HTTP date) as milliseconds from `now`, capped at
+ * MAX_RETRY_AFTER_MS; null when absent or unparseable. A date in the past is 0.
+ */
+export function parseRetryAfter(value: string | undefined, now: Date): number | null {
+  if (value === undefined) return null;
+  const text = value.trim();
+  let ms: number;
+  if (/^\d{1,10}$/.test(text)) ms = Number(text) * 1_000;
+  else {
+    const at = Date.parse(text);
+    if (!/[a-z]/i.test(text) || Number.isNaN(at)) return null;
+    ms = Math.max(0, at - now.getTime());
+  }
+  return Math.min(ms, MAX_RETRY_AFTER_MS);
+}
+
+/**
+ * The wait before retry number `attemptsMade` (1 after the first failed attempt): `firstDelayMs`
+ * doubled per retry (30 s, 1, 2, 4, 8, 16, 32 min by default), or the receiver's `Retry-After`
+ * when that is longer. Pure; the `webhooks` queue's backoff strategy.
+ */
+export function webhookRetryDelayMs(attemptsMade: number, firstDelayMs: number, retryAfterMs: number | null): number {
+  const exponential = Math.round(firstDelayMs * 2 ** Math.max(0, attemptsMade - 1));
+  return Math.max(exponential, retryAfterMs ?? 0);
 }
 
 interface ResolvedTarget {
@@ -145,8 +182,9 @@ export async function deliverWebhook(deps: DeliveryDeps, delivery: WebhookDelive
     'user-agent': `ez-api-webhooks/${buildInfo.version}`,
     ...webhookHeaders(secret, event.id, deps.now(), body),
   };
+  const timeoutMs = deps.timeoutMs ?? DELIVERY_TIMEOUT_MS;
   const started = performance.now();
-  const result = await (deps.post ?? postWebhook)(url, headers, body);
+  const result = await (deps.post ?? postWebhook)(url, headers, body, { timeoutMs });
   const duration = Math.round(performance.now() - started);
 
   if ('error' in result) {
@@ -169,8 +207,10 @@ export async function deliverWebhook(deps: DeliveryDeps, delivery: WebhookDelive
     throw new WebhookDeliveryError(`${urlOrigin(url)} answered 410 Gone; target disabled`, true, status);
   }
   const redirect = status >= 300 && status <= 399 ? ' (redirects are not followed)' : '';
-  await record(status, `HTTP ${status}${redirect}${snippet}`, duration);
-  throw new WebhookDeliveryError(`${urlOrigin(url)} answered HTTP ${status}${redirect}`, verdict === 'permanent', status);
+  const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(result.retry_after, deps.now()) : null;
+  const waited = retryAfterMs === null ? '' : ` (Retry-After ${Math.round(retryAfterMs / 1_000)} s)`;
+  await record(status, `HTTP ${status}${redirect}${waited}${snippet}`, duration);
+  throw new WebhookDeliveryError(`${urlOrigin(url)} answered HTTP ${status}${redirect}`, verdict === 'permanent', status, retryAfterMs);
 }
 
 // --- the HTTP client ------------------------------------------------------------------------
@@ -200,17 +240,21 @@ function guardedLookup(
   });
 }
 
-let agent: Agent | undefined;
+const agents = new Map<number, Agent>();
 
-/** One keep-alive dispatcher for every webhook delivery of the process. */
-function webhookAgent(): Agent {
-  agent ??= new Agent({
-    connect: { timeout: DELIVERY_TIMEOUT_MS, lookup: guardedLookup },
-    headersTimeout: DELIVERY_TIMEOUT_MS,
-    bodyTimeout: DELIVERY_TIMEOUT_MS,
-    keepAliveTimeout: 4_000,
-    connections: 32,
-  });
+/** One keep-alive dispatcher per deadline (one in practice: the configured one) for the whole process. */
+function webhookAgent(timeoutMs: number): Agent {
+  let agent = agents.get(timeoutMs);
+  if (!agent) {
+    agent = new Agent({
+      connect: { timeout: timeoutMs, lookup: guardedLookup },
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      keepAliveTimeout: 4_000,
+      connections: 32,
+    });
+    agents.set(timeoutMs, agent);
+  }
   return agent;
 }
 
@@ -219,11 +263,11 @@ function isRefused(err: unknown): boolean {
   return e?.code === REFUSED_CODE || e?.cause?.code === REFUSED_CODE;
 }
 
-function describeError(err: unknown): string {
+function describeError(err: unknown, timeoutMs: number): string {
   if (isRefused(err)) return 'refused: the host resolves to a cloud metadata address';
   const e = err as { name?: string; code?: string; message?: string } | undefined;
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError' || e?.code === 'UND_ERR_HEADERS_TIMEOUT' || e?.code === 'UND_ERR_BODY_TIMEOUT' || e?.code === 'UND_ERR_CONNECT_TIMEOUT') {
-    return `timed out after ${DELIVERY_TIMEOUT_MS / 1_000} s`;
+    return timeoutMs % 1_000 === 0 ? `timed out after ${timeoutMs / 1_000} s` : `timed out after ${timeoutMs} ms`;
   }
   const cause = (err as { cause?: { code?: string; message?: string } } | undefined)?.cause;
   const text = e?.code ?? cause?.code ?? e?.message ?? 'request failed';
@@ -236,8 +280,8 @@ function snippetOf(bytes: Buffer): string {
   return bytes.toString('utf8').replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, ERROR_SNIPPET_CHARS);
 }
 
-/** POST through undici with the metadata guard and the 10 s deadline; never throws. */
-export const postWebhook: WebhookPoster = async (url, headers, body) => {
+/** POST through undici with the metadata guard and the deadline; never throws. */
+export const postWebhook: WebhookPoster = async (url, headers, body, { timeoutMs }) => {
   let hostname: string;
   try {
     hostname = new URL(url).hostname;
@@ -246,7 +290,7 @@ export const postWebhook: WebhookPoster = async (url, headers, body) => {
   }
   if (isMetadataHost(hostname)) return { error: 'refused: cloud metadata address', refused_address: true };
   try {
-    const res = await request(url, { method: 'POST', headers, body, dispatcher: webhookAgent(), signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS) });
+    const res = await request(url, { method: 'POST', headers, body, dispatcher: webhookAgent(timeoutMs), signal: AbortSignal.timeout(timeoutMs) });
     const chunks: Buffer[] = [];
     let size = 0;
     if (res.statusCode >= 200 && res.statusCode <= 299) {
@@ -259,8 +303,9 @@ export const postWebhook: WebhookPoster = async (url, headers, body) => {
       size += buf.length;
       if (size >= ERROR_SNIPPET_CHARS * 4) break;
     }
-    return { status_code: res.statusCode, body_snippet: snippetOf(Buffer.concat(chunks)) };
+    const retryAfter = res.headers['retry-after'];
+    return { status_code: res.statusCode, body_snippet: snippetOf(Buffer.concat(chunks)), retry_after: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter };
   } catch (err) {
-    return { error: describeError(err), refused_address: isRefused(err) };
+    return { error: describeError(err, timeoutMs), refused_address: isRefused(err) };
   }
 };

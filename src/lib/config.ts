@@ -22,6 +22,8 @@ const list = z
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const ENVIRONMENTS = ['development', 'test', 'production'] as const;
 
+const optionalHttpUrl = z.string().trim().regex(/^https?:\/\/[^\s]+$/, 'must be an http:// or https:// URL').optional();
+
 /** The raw schema: one entry per variable, keyed by its name so every error names the variable. */
 export const rawConfigSchema = z.object({
   EZ_ENV: z.enum(ENVIRONMENTS).optional(),
@@ -55,6 +57,24 @@ export const rawConfigSchema = z.object({
   EZ_SYNC_INTERVAL_MS: positiveInt.default(10_000),
   EZ_SYNC_BATCH_SIZE: positiveInt.default(100),
   EZ_SYNC_MAX_RETRIES: positiveInt.default(10),
+  EZ_WEBHOOK_BACKOFF_MS: positiveInt.default(30_000),
+  EZ_WEBHOOK_TIMEOUT_MS: positiveInt.default(10_000),
+  EZ_OAUTH_SWEEP_INTERVAL_MS: positiveInt.default(60_000),
+  EZ_OAUTH_TIMEOUT_MS: positiveInt.default(15_000),
+  EZ_OAUTH_LEAD_CODEX_MS: positiveInt.default(86_400_000),
+  EZ_OAUTH_LEAD_CLAUDE_CODE_MS: positiveInt.default(14_400_000),
+  EZ_OAUTH_LEAD_GEMINI_CLI_MS: positiveInt.default(300_000),
+  EZ_OAUTH_LEAD_ANTIGRAVITY_MS: positiveInt.default(300_000),
+  EZ_OAUTH_TOKEN_URL_CODEX: optionalHttpUrl,
+  EZ_OAUTH_TOKEN_URL_CLAUDE_CODE: optionalHttpUrl,
+  EZ_OAUTH_TOKEN_URL_GEMINI_CLI: optionalHttpUrl,
+  EZ_OAUTH_TOKEN_URL_ANTIGRAVITY: optionalHttpUrl,
+  EZ_OAUTH_CLIENT_ID_CODEX: optionalString,
+  EZ_OAUTH_CLIENT_ID_CLAUDE_CODE: optionalString,
+  EZ_OAUTH_CLIENT_ID_GEMINI_CLI: optionalString,
+  EZ_OAUTH_CLIENT_ID_ANTIGRAVITY: optionalString,
+  EZ_OAUTH_CLIENT_SECRET_GEMINI_CLI: optionalString,
+  EZ_OAUTH_CLIENT_SECRET_ANTIGRAVITY: optionalString,
   EZ_API_BODY_LIMIT_BYTES: positiveInt.default(1_048_576),
   EZ_GATEWAY_BODY_LIMIT_BYTES: positiveInt.default(20_971_520),
   EZ_REQUEST_TIMEOUT_MS: positiveInt.default(30_000),
@@ -102,6 +122,19 @@ export interface Config {
     stalledIntervalMs: number;
   };
   sync: { intervalMs: number; batchSize: number; maxRetries: number };
+  webhooks: {
+    /** First retry delay of a failed delivery; it doubles on each further retry (docs/webhooks.md). */
+    backoffMs: number;
+    /** Deadline of one delivery attempt (connect, send, answer). */
+    timeoutMs: number;
+  };
+  /** OAuth refresh of subscription upstream keys (docs/oauth-refresh.md). */
+  oauth: {
+    sweepIntervalMs: number;
+    /** Deadline of one token-endpoint call. */
+    timeoutMs: number;
+    types: Record<'codex' | 'claude-code' | 'gemini-cli' | 'antigravity', OAuthTypeSettings>;
+  };
   http: {
     apiBodyLimitBytes: number;
     gatewayBodyLimitBytes: number;
@@ -112,6 +145,15 @@ export interface Config {
   dataDir: string;
   /** Where the values came from, for the start-up banner (never the values). */
   configFile: string | undefined;
+}
+
+/** Per OAuth type: refresh this long before expiry; undefined endpoint/client = the built-in default. */
+export interface OAuthTypeSettings {
+  leadMs: number;
+  tokenUrl: string | undefined;
+  clientId: string | undefined;
+  /** Google installed-app clients need theirs; never in code (PROVIDERS.md). */
+  clientSecret: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -213,6 +255,27 @@ export function loadConfig(options: { env?: NodeJS.ProcessEnv; cwd?: string } = 
       stalledIntervalMs: raw.EZ_WORKER_STALLED_INTERVAL_MS,
     },
     sync: { intervalMs: raw.EZ_SYNC_INTERVAL_MS, batchSize: raw.EZ_SYNC_BATCH_SIZE, maxRetries: raw.EZ_SYNC_MAX_RETRIES },
+    webhooks: { backoffMs: raw.EZ_WEBHOOK_BACKOFF_MS, timeoutMs: raw.EZ_WEBHOOK_TIMEOUT_MS },
+    oauth: {
+      sweepIntervalMs: raw.EZ_OAUTH_SWEEP_INTERVAL_MS,
+      timeoutMs: raw.EZ_OAUTH_TIMEOUT_MS,
+      types: {
+        codex: { leadMs: raw.EZ_OAUTH_LEAD_CODEX_MS, tokenUrl: raw.EZ_OAUTH_TOKEN_URL_CODEX, clientId: raw.EZ_OAUTH_CLIENT_ID_CODEX, clientSecret: undefined },
+        'claude-code': { leadMs: raw.EZ_OAUTH_LEAD_CLAUDE_CODE_MS, tokenUrl: raw.EZ_OAUTH_TOKEN_URL_CLAUDE_CODE, clientId: raw.EZ_OAUTH_CLIENT_ID_CLAUDE_CODE, clientSecret: undefined },
+        'gemini-cli': {
+          leadMs: raw.EZ_OAUTH_LEAD_GEMINI_CLI_MS,
+          tokenUrl: raw.EZ_OAUTH_TOKEN_URL_GEMINI_CLI,
+          clientId: raw.EZ_OAUTH_CLIENT_ID_GEMINI_CLI,
+          clientSecret: raw.EZ_OAUTH_CLIENT_SECRET_GEMINI_CLI,
+        },
+        antigravity: {
+          leadMs: raw.EZ_OAUTH_LEAD_ANTIGRAVITY_MS,
+          tokenUrl: raw.EZ_OAUTH_TOKEN_URL_ANTIGRAVITY,
+          clientId: raw.EZ_OAUTH_CLIENT_ID_ANTIGRAVITY,
+          clientSecret: raw.EZ_OAUTH_CLIENT_SECRET_ANTIGRAVITY,
+        },
+      },
+    },
     http: {
       apiBodyLimitBytes: raw.EZ_API_BODY_LIMIT_BYTES,
       gatewayBodyLimitBytes: raw.EZ_GATEWAY_BODY_LIMIT_BYTES,

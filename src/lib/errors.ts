@@ -23,6 +23,8 @@ export type AppErrorCode =
   | 'rate_limited'
   | 'service_unavailable'
   | 'request_timeout'
+  /** An OAuth-only action on a key that is not an OAuth key (or has no refresh token). */
+  | 'not_oauth'
   | 'internal_error';
 
 export class AppError extends Error {
@@ -88,6 +90,12 @@ export class RouteNotFoundError extends AppError {
 export class MethodNotAllowedError extends AppError {
   constructor(method: string, path: string) {
     super('method_not_allowed', `Method ${method} is not allowed on ${path}`);
+  }
+}
+
+export class NotOAuthError extends AppError {
+  constructor(message: string) {
+    super('not_oauth', message);
   }
 }
 

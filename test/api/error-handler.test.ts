@@ -29,6 +29,7 @@ describe('mapError', function () {
       ['rate_limited', 429],
       ['request_timeout', 408],
       ['service_unavailable', 503],
+      ['not_oauth', 400],
       ['internal_error', 500],
     ];
     expect(Object.keys(STATUS_BY_CODE)).to.have.members(table.map(([code]) => code));

@@ -31,6 +31,7 @@ export const STATUS_BY_CODE: Readonly<Record<AppErrorCode, number>> = {
   rate_limited: 429,
   request_timeout: 408,
   service_unavailable: 503,
+  not_oauth: 400,
   internal_error: 500,
 };
 
@@ -130,7 +131,7 @@ function sqlState(err: unknown): string | undefined {
 
 const CODE_BY_STATUS = new Map<number, AppErrorCode>(
   (Object.entries(STATUS_BY_CODE) as Array<[AppErrorCode, number]>)
-    .filter(([code]) => code !== 'invalid_json' && code !== 'route_not_found')
+    .filter(([code]) => code !== 'invalid_json' && code !== 'route_not_found' && code !== 'not_oauth')
     .map(([code, status]) => [status, code]),
 );
 
