@@ -1,14 +1,36 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { MockUpstreamOptions } from './mock-upstream.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 /** A benchmark server in a child process, with its CPU time readable over IPC. */
 export interface ChildServer {
   url: string;
+  pid: number;
   cpuMs(): Promise<number>;
+  /** Mock only: changes delay / chunk count / chunk interval for the next requests. */
+  configure(options: MockUpstreamOptions): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** Sends `msg` and resolves with the first reply of type `replyType` (bounded: 10 s). */
+function ask<T>(child: ChildProcess, msg: object, replyType: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.off('message', onMessage);
+      reject(new Error(`no ${replyType} reply from the bench server within 10 s`));
+    }, 10_000);
+    const onMessage = (reply: { type: string }) => {
+      if (reply.type !== replyType) return;
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      resolve(reply as T);
+    };
+    child.on('message', onMessage);
+    child.send(msg);
+  });
 }
 
 export async function startChildServer(kind: 'mock' | 'bare-proxy', args: string[] = [], env: Record<string, string> = {}): Promise<ChildServer> {
@@ -25,17 +47,13 @@ export async function startChildServer(kind: 'mock' | 'bare-proxy', args: string
   });
   return {
     url,
-    cpuMs: () =>
-      new Promise((resolve) => {
-        const onMessage = (msg: { type: string; cpuMs?: number }) => {
-          if (msg.type !== 'cpu') return;
-          child.off('message', onMessage);
-          resolve(msg.cpuMs ?? 0);
-        };
-        child.on('message', onMessage);
-        child.send({ type: 'cpu' });
-      }),
+    pid: child.pid ?? 0,
+    cpuMs: async () => (await ask<{ cpuMs?: number }>(child, { type: 'cpu' }, 'cpu')).cpuMs ?? 0,
+    configure: async (options) => {
+      await ask(child, { type: 'configure', options }, 'configured');
+    },
     stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.disconnect();
       child.kill('SIGTERM');
