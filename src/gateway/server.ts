@@ -115,6 +115,13 @@ function buildRouter(deps: GatewayDeps, parts: GatewayParts, metrics: GatewayMet
     );
   };
 
+  // Readiness for load balancers: the server listens only after the replica's first load, so a
+  // listening gateway can serve from what it holds, even while Redis is away (DESIGN §9.2).
+  const ready: Handler = async ({ res }) => {
+    const snapshot = parts.proxy.replica.snapshot;
+    sendJson(res, 200, { status: 'ready', loaded_config_version: snapshot.version, providers: snapshot.providers.size }, { 'Cache-Control': 'no-store' });
+  };
+
   const prometheus: Handler = async ({ res }) => {
     const stats = parts.logBuffer.stats();
     metrics.logBuffer(stats.depth, stats.dropped);
@@ -130,7 +137,10 @@ function buildRouter(deps: GatewayDeps, parts: GatewayParts, metrics: GatewayMet
     sendJson(ctx.res, 200, format === 'openai' ? openaiModelList(listed) : geminiModelList(listed));
   };
 
-  const router = new Router<Handler>().add('GET', '/health', 'health', health).add('GET', '/metrics', 'metrics', prometheus);
+  const router = new Router<Handler>()
+    .add('GET', '/health', 'health', health)
+    .add('GET', '/health/ready', 'health_ready', ready)
+    .add('GET', '/metrics', 'metrics', prometheus);
   for (const [method, path, id] of PROXY_ROUTES) {
     if (id === 'openai_models') router.add(method, path, id, models('openai'));
     else if (id === 'gemini_models') router.add(method, path, id, models('gemini'));

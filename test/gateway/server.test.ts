@@ -104,6 +104,13 @@ describe('gateway', () => {
       expect(json(reply)).to.deep.include({ status: 'ok', redis: 'up', config_version: 7 });
     });
 
+    it('GET /health/ready answers 200 with the loaded config version once listening', async () => {
+      const { url } = await start();
+      const reply = await request(url, { path: '/health/ready' });
+      expect(reply.status).to.equal(200);
+      expect(json(reply)).to.deep.include({ status: 'ready', loaded_config_version: 0 });
+    });
+
     it('answers 503 quickly when Redis is unreachable, without revealing where Redis is', async () => {
       const deadUrl = `redis://127.0.0.1:${await freePort()}/0`;
       const dead = prefixedRedis(prefix, deadUrl);
