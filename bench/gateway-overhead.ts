@@ -34,7 +34,9 @@ function configs(): Config[] {
     out.push({ connections: 1, delayMs: 50, stream, requests: count(60, 6) });
     out.push({ connections: 32, delayMs: 50, stream, requests: count(2_880, 96) });
   }
-  return out;
+  // BENCH_OVERHEAD_ONLY="32:0:JSON,1:0:SSE" keeps only those configurations (profiling one case).
+  const only = (process.env.BENCH_OVERHEAD_ONLY ?? '').split(',').filter(Boolean);
+  return only.length === 0 ? out : out.filter((c) => only.includes(`${c.connections}:${c.delayMs}:${c.stream ? 'SSE' : 'JSON'}`));
 }
 
 export function targetsFor(env: BenchEnv, stream: boolean): LoadTarget[] {

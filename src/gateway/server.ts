@@ -13,6 +13,7 @@ import type { LogBuffer } from './logs/log-buffer.js';
 import { handleProxy, type ProxyDeps, type ProxyRoute } from './proxy/engine.js';
 import { geminiModelList, listModels, openaiModelList } from './proxy/models-list.js';
 import { UpstreamPools } from './proxy/upstream-pool.js';
+import { createAfterResponseBatch } from './proxy/after-response-batch.js';
 import { healthPort, limitsPort, providerEventsPort, upstreamStatsPort } from './proxy/wiring.js';
 import { createQueues } from '../../jobs/queues.js';
 import { formatForPath, gatewayErrors, GatewayError, renderError, toGatewayError, type ClientFormat } from './errors.js';
@@ -169,7 +170,15 @@ export async function startGateway(deps: GatewayDeps & { port?: number; host?: s
   });
   const logBuffer = createQueueLogBuffer({ queues, log: config.log, logger: log });
   const pools = new UpstreamPools();
-  const limits = limitsPort(deps.redis, (err) => log.debug({ err: { message: (err as Error).message } }, 'limiter degraded to local decisions'));
+  let lastBatchWarning = 0;
+  const afterResponse = createAfterResponseBatch(deps.redis, {
+    onError: (err) => {
+      if (Date.now() - lastBatchWarning < 5_000) return;
+      lastBatchWarning = Date.now();
+      log.warn({ err: { message: (err as Error).message } }, 'could not send settles and upstream key counters');
+    },
+  });
+  const limits = limitsPort(deps.redis, (err) => log.debug({ err: { message: (err as Error).message } }, 'limiter degraded to local decisions'), afterResponse);
   const proxyDeps: ProxyDeps = {
     replica,
     tokens,
@@ -180,7 +189,7 @@ export async function startGateway(deps: GatewayDeps & { port?: number; host?: s
     events: providerEventsPort(queues, log),
     logs: { push: (record) => logBuffer.push(record) },
     metrics,
-    upstreamStats: upstreamStatsPort(deps.redis, log),
+    upstreamStats: upstreamStatsPort(deps.redis, log, '', afterResponse),
     logger: log,
     limitsConfig: {
       bodyLimitBytes: config.http.gatewayBodyLimitBytes,
@@ -285,7 +294,8 @@ export async function startGateway(deps: GatewayDeps & { port?: number; host?: s
         } finally {
           clearTimeout(force);
         }
-        // After the last response: flush what they logged, then let go of everything else.
+        // After the last response: flush their settles, counters and logs, then let go of the rest.
+        await afterResponse.close();
         await logBuffer.close(config.http.shutdownTimeoutMs);
         await replica.close();
         await healthStore.close();

@@ -12,6 +12,7 @@ import {
   type SpendRequest,
 } from './limit-types.js';
 import { LocalLimiter, longestWait } from './local-limiter.js';
+import type { LuaScript } from './lua-script.js';
 import { admitScript, settleScript } from './scripts.js';
 import { periodKey, spendPlan, spendRefusals, type SpendPlan } from './spend.js';
 import { UsageKeys } from '../../lib/budgets.js';
@@ -32,6 +33,11 @@ export interface LimiterOptions {
   onError?: (err: unknown, operation: 'admit' | 'settle') => void;
   /** TTL of the `stats:*` per-second counters, s (default 120). */
   statsTtlSeconds?: number;
+  /**
+   * How settle scripts are sent (default: one call each). The gateway passes its after-response
+   * batch so settles of concurrent requests share one pipeline (proxy/after-response-batch.ts).
+   */
+  runSettle?: (script: LuaScript, keys: readonly string[], args: ReadonlyArray<string | number>) => Promise<unknown>;
 }
 
 export interface Limiter {
@@ -62,6 +68,7 @@ export function createLimiter(redis: Redis, options: LimiterOptions = {}): Limit
   const statsTtl = options.statsTtlSeconds ?? STATS_TTL_SECONDS;
   const failureMode = options.onRedisFailure ?? 'local';
   const onError = options.onError ?? (() => {});
+  const runSettle = options.runSettle ?? ((script: LuaScript, keys: readonly string[], args: ReadonlyArray<string | number>) => script.run(redis, keys, args));
   const local = new LocalLimiter();
   // Log members must be unique across every gateway and request, whatever X-Request-ID a client
   // sends (a repeated id must not overwrite an entry and slip past the RPM log).
@@ -142,7 +149,7 @@ export function createLimiter(redis: Redis, options: LimiterOptions = {}): Limit
       args.push(reserved.subjects || '-', costDelta, tokensDelta, requestsDelta, reservation.keyId, reservation.masterId);
     }
     try {
-      await settleScript.run(redis, keys, args);
+      await runSettle(settleScript, keys, args);
     } catch (err) {
       onError(err, 'settle');
     }

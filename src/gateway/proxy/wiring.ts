@@ -5,8 +5,8 @@ import { unauthorizedJobId } from '../../../jobs/token-refresh/definition.js';
 import { enqueue, type QueueSet } from '../../../jobs/queues.js';
 import type { Logger } from '../../lib/logger.js';
 import type { HealthStore } from '../health/index.js';
-import { UpstreamStatsKeys } from '../../lib/stats-keys.js';
 import { createLimiter } from '../limits/index.js';
+import { queueUpstreamCounters, type AfterResponseBatch } from './after-response-batch.js';
 import type { HealthPort, LimitsPort, ProviderEventsPort, UpstreamStatsPort } from './ports.js';
 
 /**
@@ -14,8 +14,8 @@ import type { HealthPort, LimitsPort, ProviderEventsPort, UpstreamStatsPort } fr
  * picked by `dp_state_store_backend`, and the provider-events queue.
  */
 
-export function limitsPort(redis: Redis, onError: (err: unknown) => void): LimitsPort {
-  const limiter = createLimiter(redis, { onError });
+export function limitsPort(redis: Redis, onError: (err: unknown) => void, batch?: AfterResponseBatch): LimitsPort {
+  const limiter = createLimiter(redis, { onError, ...(batch ? { runSettle: batch.script } : {}) });
   return {
     async admit(request) {
       const result = await limiter.admit(request);
@@ -82,25 +82,19 @@ export function providerEventsPort(queues: QueueSet, log: Logger): ProviderEvent
 }
 
 /**
- * Per upstream key counters (docs/control-plane.md "Stats"): one pipeline per request — HINCRBY of
- * each counter, last_used_ms, and the key's id into the dirty set the `stats` job drains. Sent
- * after the response ended and never awaited; a failure only loses these counters (logged).
+ * Per upstream key counters (docs/control-plane.md "Stats"): HINCRBY of each counter,
+ * last_used_ms, and the key's id into the dirty set the `stats` job drains. Never awaited; a
+ * failure only loses these counters (logged). With a batch (the gateway), counters of concurrent
+ * requests are summed and sent with the settles in one pipeline; without one, one pipeline each.
  */
-export function upstreamStatsPort(redis: Redis, log: Logger, prefix = ''): UpstreamStatsPort {
+export function upstreamStatsPort(redis: Redis, log: Logger, prefix = '', batch?: AfterResponseBatch): UpstreamStatsPort {
   let lastWarning = 0;
   return {
     record(usage, atMs) {
       if (usage.length === 0) return;
+      if (batch) return batch.upstream(usage, atMs);
       const pipeline = redis.pipeline();
-      for (const entry of usage) {
-        const key = UpstreamStatsKeys.apiKey(prefix, entry.apiKeyId);
-        pipeline.hincrby(key, 'requests', entry.requests);
-        if (entry.success > 0) pipeline.hincrby(key, 'success', entry.success);
-        if (entry.failure > 0) pipeline.hincrby(key, 'failure', entry.failure);
-        if (entry.tokens > 0) pipeline.hincrby(key, 'tokens', entry.tokens);
-        pipeline.hset(key, 'last_used_ms', String(Math.round(atMs)));
-        pipeline.sadd(UpstreamStatsKeys.dirty(prefix), String(entry.apiKeyId));
-      }
+      for (const entry of usage) queueUpstreamCounters(pipeline, prefix, entry, atMs);
       pipeline.exec().catch((err: unknown) => {
         if (Date.now() - lastWarning < 5_000) return;
         lastWarning = Date.now();
