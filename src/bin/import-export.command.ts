@@ -1,6 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { enqueue, createQueues, type QueueSet } from '../../jobs/queues.js';
+import { cliSyncNudge, stdio, UsageError, type Io } from './cli-support.js';
+import { createQueues, type QueueSet } from '../../jobs/queues.js';
 import { createKnex } from '../db/knex.js';
 import { exportConfiguration } from '../domain/import-export/export.service.js';
 import { runImport, type ImportSummary } from '../domain/import-export/import.service.js';
@@ -38,40 +39,11 @@ to stdout, or to FILE (created with mode 0600). Upstream secrets and master keys
 child keys are exported as digests, usable again under the same EZ_SECRET.
 `;
 
-interface Io {
-  out(text: string): Promise<void>;
-  err(text: string): Promise<void>;
-}
-
-const write = (stream: NodeJS.WriteStream) => (text: string) =>
-  new Promise<void>((resolve, reject) => stream.write(text, (err) => (err ? reject(err) : resolve())));
-
-const stdio: Io = { out: write(process.stdout), err: write(process.stderr) };
-
-class UsageError extends Error {}
-
-/** Time the sync nudge may take after commit before the command gives up on it (the sweeper covers it). */
-const NUDGE_TIMEOUT_MS = 3_000;
-
 function loadRuntime(): { config: Config; master: string } {
   const config = loadConfig();
   const secrets = resolveSecrets(config);
   if (!config.pg.dsn) throw new ConfigError(['EZ_PG_DSN: required by import/export (e.g. postgres://user:pass@host:5432/ez_api)']);
   return { config, master: secrets.master };
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -204,23 +176,7 @@ export async function importCommand(argv: string[], io: Io = stdio): Promise<num
         knex,
         box: new SecretBox(master),
         digester: new KeyDigester(master),
-        nudge: async (outboxIds) => {
-          if (!queues) return;
-          const last = Math.max(...outboxIds);
-          await withTimeout(
-            (async () => {
-              await queues.get('sync').waitUntilReady();
-              await enqueue(queues, 'sync', { outboxId: last, reason: 'write' }, { jobId: `outbox-${last}` });
-            })(),
-            NUDGE_TIMEOUT_MS,
-            'sync nudge',
-          );
-        },
-        onNudgeError: (err) => {
-          nudgeWarnings.push(
-            `could not notify the sync worker (${redactString((err as Error).message)}); the change is committed and the sync sweeper applies it within EZ_SYNC_INTERVAL_MS`,
-          );
-        },
+        ...cliSyncNudge(queues, nudgeWarnings),
       },
       parsed.file,
       { dryRun: args.dryRun, conflict: args.conflict, includeBindings: args.includeBindings },

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { createQueues, enqueue, type QueueSet } from '../../jobs/queues.js';
+import { cliSyncNudge, stdio, UsageError, type Io } from './cli-support.js';
+import { createQueues, type QueueSet } from '../../jobs/queues.js';
 import { createKnex } from '../db/knex.js';
 import { DEFAULT_PRICE_TABLE, parsePriceTableText, type PriceTable } from '../domain/pricing/price-table.js';
 import { loadPrices, type PriceLoadResult } from '../domain/pricing/price-table.service.js';
@@ -26,23 +27,8 @@ prices an admin set (price_source "admin"). Needs EZ_PG_DSN; nudges the sync wor
   --json         print the result as JSON
 `;
 
-interface Io {
-  out(text: string): Promise<void>;
-  err(text: string): Promise<void>;
-}
-
-const writeTo = (stream: NodeJS.WriteStream) => (text: string) =>
-  new Promise<void>((resolve, reject) => stream.write(text, (err) => (err ? reject(err) : resolve())));
-
-const stdio: Io = { out: writeTo(process.stdout), err: writeTo(process.stderr) };
-
 /** Who the audit event names. */
 export const PRICES_ACTOR: WriteContext = { actor: { type: 'system', id: 'prices-load' } };
-
-/** Time the sync nudge may take after commit before the command gives up on it (the sweeper covers it). */
-const NUDGE_TIMEOUT_MS = 3_000;
-
-class UsageError extends Error {}
 
 interface PricesArgs {
   file: string | undefined;
@@ -87,20 +73,6 @@ export function formatPriceLoad(origin: string, r: PriceLoadResult): string {
   lines.push(row('created', r.created), row('updated', r.updated), row('unchanged', r.unchanged), row('skipped', r.skipped));
   if (r.models.skipped.length > 0) lines.push('', `Skipped (admin prices): ${r.models.skipped.join(', ')}`);
   return `${lines.join('\n')}\n`;
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** The table to load: the shipped one, or `--file` validated before anything connects. */
@@ -153,23 +125,7 @@ export async function pricesCommand(argv: string[], io: Io = stdio): Promise<num
     const result = await loadPrices(
       {
         knex,
-        nudge: async (outboxIds) => {
-          if (!queues) return;
-          const last = Math.max(...outboxIds);
-          await withTimeout(
-            (async () => {
-              await queues.get('sync').waitUntilReady();
-              await enqueue(queues, 'sync', { outboxId: last, reason: 'write' }, { jobId: `outbox-${last}` });
-            })(),
-            NUDGE_TIMEOUT_MS,
-            'sync nudge',
-          );
-        },
-        onNudgeError: (err) => {
-          warnings.push(
-            `could not notify the sync worker (${redactString((err as Error).message)}); the change is committed and the sync sweeper applies it within EZ_SYNC_INTERVAL_MS`,
-          );
-        },
+        ...cliSyncNudge(queues, warnings),
       },
       PRICES_ACTOR,
       table,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { queryInstant } from './common.schemas.js';
 import { alertEvent } from '../../../jobs/provider-events/definition.js';
 import { ALERT_SEVERITIES, ALERT_STATUSES } from '../../db/alerts.repository.js';
 import { THRESHOLD_FIELDS, THRESHOLD_NAMES } from '../../domain/alerts/thresholds.js';
@@ -7,12 +8,7 @@ import { THRESHOLD_FIELDS, THRESHOLD_NAMES } from '../../domain/alerts/threshold
 
 export const alertIdParamsSchema = z.object({ id: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER) }).strict();
 
-const instant = (description: string) =>
-  z.iso
-    .datetime({ offset: true })
-    .pipe(z.coerce.date())
-    .optional()
-    .meta({ description: `${description} (ISO 8601 with a zone, e.g. 2026-01-31T12:00:00Z)` });
+const instant = queryInstant;
 
 /** `?status=active,acknowledged` or `?status=active&status=acknowledged`. */
 const enumList = <T extends readonly [string, ...string[]]>(values: T, description: string) =>

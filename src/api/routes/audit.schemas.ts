@@ -1,14 +1,10 @@
 import { z } from 'zod';
+import { queryInstant } from './common.schemas.js';
 
 /** Schemas of `GET /admin/audit` (keyset-paginated, newest first). */
 
 const text = (description: string) => z.string().min(1).max(200).optional().meta({ description });
-const instant = (description: string) =>
-  z.iso
-    .datetime({ offset: true })
-    .pipe(z.coerce.date())
-    .optional()
-    .meta({ description: `${description} (ISO 8601 with a zone, e.g. 2026-01-31T12:00:00Z)` });
+const instant = queryInstant;
 
 export const listAuditQuerySchema = z
   .object({

@@ -21,3 +21,11 @@ export const errorResponseSchema = z
     }),
   })
   .meta({ id: 'ErrorResponse', description: 'Error body for every non-2xx response' });
+
+/** An optional ISO 8601 instant in a query string, parsed to a Date (every time-range filter). */
+export const queryInstant = (description: string) =>
+  z.iso
+    .datetime({ offset: true })
+    .pipe(z.coerce.date())
+    .optional()
+    .meta({ description: `${description} (ISO 8601 with a zone, e.g. 2026-01-31T12:00:00Z)` });

@@ -1,16 +1,12 @@
 import { z } from 'zod';
+import { queryInstant } from './common.schemas.js';
 import { MAX_LOG_BATCH, requestLogRecordSchema } from '../../../jobs/logs/definition.js';
 import { MAX_LOG_RANGE_DAYS, parseStatusFilter, resolveLogRange } from '../../domain/request-log-queries.service.js';
 
 /** Schemas of `GET /admin/logs`, `GET /v1/logs` and `POST /logs`. */
 
 const id = (description: string) => z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional().meta({ description });
-const instant = (description: string) =>
-  z.iso
-    .datetime({ offset: true })
-    .pipe(z.coerce.date())
-    .optional()
-    .meta({ description: `${description} (ISO 8601 with a zone, e.g. 2026-01-31T12:00:00Z)` });
+const instant = queryInstant;
 
 const listFields = {
   since: instant('Rows at or after this time; default 24 h before `until`'),

@@ -1,14 +1,10 @@
 import { z } from 'zod';
+import { queryInstant } from './common.schemas.js';
 import { DASHBOARD_PERIODS } from '../../domain/stats.service.js';
 
 /** Schemas of the stats, dashboard and realtime routes (docs/control-plane.md "Stats"). */
 
-const instant = (description: string) =>
-  z.iso
-    .datetime({ offset: true })
-    .pipe(z.coerce.date())
-    .optional()
-    .meta({ description: `${description} (ISO 8601 with a zone, e.g. 2026-01-31T12:00:00Z)` });
+const instant = queryInstant;
 const id = (description: string) => z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional().meta({ description });
 
 export const logStatsQuerySchema = z

@@ -1,14 +1,10 @@
 import { z } from 'zod';
+import { queryInstant } from './common.schemas.js';
 
 /** Schemas of `GET /v1/usage` and the admin usage views (docs/usage.md). */
 
 const id = (description: string) => z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).meta({ description });
-const instant = (description: string) =>
-  z.iso
-    .datetime({ offset: true })
-    .pipe(z.coerce.date())
-    .optional()
-    .meta({ description: `${description} (ISO 8601 with a zone, e.g. 2026-01-31T12:00:00Z)` });
+const instant = queryInstant;
 
 const GROUP_DESCRIPTION =
   'Also return `groups`: per child key (with its name and lifetime quota), per public model, or per UTC hour (at most 31 days), day or month';
