@@ -41,6 +41,12 @@ export function createApiApp(deps: ApiDeps, options: ApiAppOptions = {}): Koa<Ap
   app.silent = true;
   app.on('error', (err: unknown, ctx?: Koa.Context) => {
     const state = ctx?.state as Partial<ApiState> | undefined;
+    // node:http already answered 408 and closed a client too slow to send its request (slowloris):
+    // a client's doing, not an api fault, so it must not flood the error log.
+    if ((err as { code?: unknown } | undefined)?.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      (state?.logger ?? logger).debug({ code: 'ERR_HTTP_REQUEST_TIMEOUT' }, 'client request timed out');
+      return;
+    }
     (state?.logger ?? logger).error({ err }, 'unhandled api error');
   });
 

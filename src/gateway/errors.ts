@@ -110,7 +110,7 @@ export const gatewayErrors = {
     new GatewayError('rate_limited', message, { headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterMs / 1_000))) } }),
   noUpstream: () => new GatewayError('no_upstream', 'No upstream is available for this model right now; retry shortly', { headers: { 'Retry-After': '1' } }),
   upstreamFailed: (message = 'The upstream provider failed to answer') => new GatewayError('upstream_error', message),
-  upstreamTimeout: () => new GatewayError('upstream_timeout', 'The upstream provider did not answer in time'),
+  upstreamTimeout: (message = 'The upstream provider did not answer in time') => new GatewayError('upstream_timeout', message),
 };
 
 const APP_ERROR_CODES: Partial<Record<AppError['code'], GatewayErrorCode>> = {

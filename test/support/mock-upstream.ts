@@ -28,7 +28,16 @@ export type Fault =
   | { kind: 'destroy' }
   /** Streams `chunks` events, then cuts the connection. */
   | { kind: 'cut-stream'; after: number }
-  | { kind: 'delay'; ms: number };
+  | { kind: 'delay'; ms: number }
+  /** Answers 200 with the response headers flushed, then never sends a body byte (nor ends). */
+  | { kind: 'headers-then-hang' }
+  /** A normal answer whose stream chunks are `intervalMs` apart (overrides `chunkIntervalMs` for this request). */
+  | { kind: 'slow-stream'; intervalMs: number };
+
+export interface MockUpstreamOptions {
+  /** The server's keep-alive timeout (ms; Node's default 5 000): idle client sockets close after it. */
+  keepAliveTimeoutMs?: number;
+}
 
 export interface MockUpstream {
   url: string;
@@ -94,7 +103,7 @@ function sse(res: http.ServerResponse, data: unknown, event?: string): void {
 
 const usage = { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 };
 
-export async function startMockUpstream(): Promise<MockUpstream> {
+export async function startMockUpstream(options: MockUpstreamOptions = {}): Promise<MockUpstream> {
   const state: Pick<MockUpstream, 'requests' | 'faults' | 'reply' | 'chunkIntervalMs' | 'toolArguments'> = {
     requests: [],
     faults: [],
@@ -120,6 +129,7 @@ export async function startMockUpstream(): Promise<MockUpstream> {
       void serve(req, res, json ?? {});
     });
   });
+  if (options.keepAliveTimeoutMs !== undefined) server.keepAliveTimeout = options.keepAliveTimeoutMs;
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -141,9 +151,14 @@ export async function startMockUpstream(): Promise<MockUpstream> {
       return void res.end(JSON.stringify(fault.body ?? { error: { message: `mock failure ${fault.status}`, type: 'server_error' } }));
     }
     if (fault?.kind === 'delay') await sleep(fault.ms);
+    const chunkIntervalMs = fault?.kind === 'slow-stream' ? fault.intervalMs : state.chunkIntervalMs;
     const cutAfter = fault?.kind === 'cut-stream' ? fault.after : Infinity;
     const path = (req.url ?? '').split('?')[0] ?? '';
     const stream = body.stream === true || path.endsWith(':streamGenerateContent');
+    if (fault?.kind === 'headers-then-hang') {
+      res.writeHead(200, { 'content-type': stream ? 'text/event-stream' : 'application/json' });
+      return void res.flushHeaders();
+    }
     const model = String(body.model ?? path.match(/models\/([^:]+)/)?.[1] ?? 'mock-model');
     const toolTurn = path.endsWith('/chat/completions') ? openaiToolTurn(body) : path.endsWith('/messages') ? anthropicToolTurn(body) : undefined;
     const reply = toolTurn?.kind === 'result' ? `Tool said: ${toolTurn.text}` : state.reply;
@@ -192,7 +207,7 @@ export async function startMockUpstream(): Promise<MockUpstream> {
       sse(res, { ...head, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] });
       for (let i = 0; i < parts.length; i++) {
         if (i >= cutAfter) return cut(res);
-        if (state.chunkIntervalMs) await sleep(state.chunkIntervalMs);
+        if (chunkIntervalMs) await sleep(chunkIntervalMs);
         sse(res, { ...head, choices: [{ index: 0, delta: { content: parts[i] }, finish_reason: null }] });
       }
       sse(res, { ...head, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] });
@@ -224,7 +239,7 @@ export async function startMockUpstream(): Promise<MockUpstream> {
       event('response.content_part.added', { output_index: 0, item_id: 'msg_mock', content_index: 0, part: { type: 'output_text', text: '', annotations: [] } });
       for (let i = 0; i < parts.length; i++) {
         if (i >= cutAfter) return cut(res);
-        if (state.chunkIntervalMs) await sleep(state.chunkIntervalMs);
+        if (chunkIntervalMs) await sleep(chunkIntervalMs);
         event('response.output_text.delta', { output_index: 0, item_id: 'msg_mock', content_index: 0, delta: parts[i] });
       }
       event('response.output_text.done', { output_index: 0, item_id: 'msg_mock', content_index: 0, text: reply });
@@ -276,7 +291,7 @@ export async function startMockUpstream(): Promise<MockUpstream> {
       sse(res, { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }, 'content_block_start');
       for (let i = 0; i < parts.length; i++) {
         if (i >= cutAfter) return cut(res);
-        if (state.chunkIntervalMs) await sleep(state.chunkIntervalMs);
+        if (chunkIntervalMs) await sleep(chunkIntervalMs);
         sse(res, { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: parts[i] } }, 'content_block_delta');
       }
       sse(res, { type: 'content_block_stop', index: 0 }, 'content_block_stop');
@@ -294,7 +309,7 @@ export async function startMockUpstream(): Promise<MockUpstream> {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       for (let i = 0; i < parts.length; i++) {
         if (i >= cutAfter) return cut(res);
-        if (state.chunkIntervalMs) await sleep(state.chunkIntervalMs);
+        if (chunkIntervalMs) await sleep(chunkIntervalMs);
         const last = i === parts.length - 1;
         sse(res, { candidates: [candidate(parts[i]!, last ? 'STOP' : undefined)], ...(last ? { usageMetadata } : {}), modelVersion: model });
       }

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import type { Middleware } from 'koa';
 import { InvalidJsonError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../../lib/errors.js';
@@ -55,6 +56,8 @@ export function jsonBody(options: JsonBodyOptions): Middleware<ApiState> {
       if (err instanceof BodyAbortedError) throw new InvalidJsonError('Request body was incomplete');
       throw err;
     }
+    // JSON is UTF-8 (RFC 8259): invalid bytes are refused, not silently replaced by U+FFFD.
+    if (!isUtf8(raw)) throw new InvalidJsonError('Request body is not valid UTF-8');
     let text = raw.toString('utf8');
     if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     if (text.trim() === '') {

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { redactString, type Logger } from '../../lib/logger.js';
 import { jsonDepthExceeds } from '../../lib/json-depth.js';
@@ -161,6 +162,8 @@ async function readJsonBody(req: IncomingMessage, limits: ProxyDeps['limitsConfi
     throw gatewayErrors.invalidBody('The request body could not be read');
   }
   onRead(raw);
+  // JSON is UTF-8 (RFC 8259): invalid bytes are refused, not silently replaced and forwarded.
+  if (!isUtf8(raw)) throw gatewayErrors.invalidBody('The request body is not valid UTF-8');
   const text = raw.toString('utf8');
   if (jsonDepthExceeds(text, limits.maxJsonDepth)) throw gatewayErrors.invalidBody(`The request body nests deeper than ${limits.maxJsonDepth} levels`);
   let body: unknown;
@@ -547,13 +550,25 @@ function statusOutcome(status: number): AttemptOutcome {
   return 'status_4xx';
 }
 
+/** What the client (and the log row) is told about a transport failure: the reason, by name. */
+const TRANSPORT_MESSAGES: Record<TransportFailure, string> = {
+  connect_timeout: 'The upstream provider did not accept a connection in time (connect_timeout)',
+  first_byte_timeout: 'The upstream provider did not answer in time (first_byte_timeout)',
+  idle_timeout: 'The upstream provider stopped sending its answer (idle_timeout)',
+  connect_error: 'The upstream provider could not be reached or closed the connection (connect_error)',
+  refused_address: 'The upstream address is not allowed (refused_address)',
+  aborted: 'The upstream call was aborted',
+  other: 'The upstream provider failed to answer',
+};
+
+function transportError(failure: TransportFailure): GatewayError {
+  const timedOut = failure === 'first_byte_timeout' || failure === 'connect_timeout' || failure === 'idle_timeout';
+  return timedOut ? gatewayErrors.upstreamTimeout(TRANSPORT_MESSAGES[failure]) : gatewayErrors.upstreamFailed(TRANSPORT_MESSAGES[failure]);
+}
+
 function failureToError(failure: AttemptFailure | undefined): GatewayError {
   if (!failure || failure.kind === 'config') return gatewayErrors.noUpstream();
-  if (failure.kind === 'transport') {
-    return failure.failure === 'first_byte_timeout' || failure.failure === 'connect_timeout' || failure.failure === 'idle_timeout'
-      ? gatewayErrors.upstreamTimeout()
-      : gatewayErrors.upstreamFailed();
-  }
+  if (failure.kind === 'transport') return transportError(failure.failure);
   if (failure.status === 429) return gatewayErrors.rateLimited('The upstream provider is rate limiting; retry later', failure.retryAfterMs ?? 1_000);
   return gatewayErrors.upstreamFailed(failure.message ? `The upstream provider failed: ${redactString(failure.message)}` : undefined);
 }
@@ -596,6 +611,11 @@ async function relayJson(
       if (size > deps.limitsConfig.maxUpstreamBodyBytes) throw gatewayErrors.upstreamFailed('The upstream response is too large');
       chunks.push(chunk);
     }
+  } catch (err) {
+    // Headers came, then the body stalled or broke: nothing reached the client yet, so it gets a
+    // 504/502 naming the reason (a client abort stays as it is).
+    const failure = err instanceof GatewayError ? undefined : classifyTransportError(err);
+    throw failure && failure !== 'aborted' ? transportError(failure) : err;
   } finally {
     outcome.upstreamMs += performance.now() - sentAt;
   }
