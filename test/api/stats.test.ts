@@ -6,6 +6,7 @@ import { persistRequestLogs } from '../../src/domain/request-logs.service.js';
 import type { RequestLogRecord } from '../../src/gateway/types.js';
 import { LimitKeys } from '../../src/gateway/limits/limit-keys.js';
 import { upstreamStatsPort } from '../../src/gateway/proxy/wiring.js';
+import { UsageKeys } from '../../src/lib/budgets.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { seedGroup, seedKey, seedMaster } from '../support/gateway-fixtures.js';
 import { testEnv } from '../support/hooks.js';
@@ -435,6 +436,21 @@ describe('stats, dashboard and realtime', function () {
         failure_count: 1,
         token_count: 42,
       });
+    });
+
+    it('also persists the live spend of child keys and masters into quota_used', async () => {
+      const [keyId, masterId] = [keyIds[0]!, masters[0]!.id];
+      await api.deps.redis.set(UsageKeys.keySpent('', keyId), '1234');
+      await api.deps.redis.sadd(UsageKeys.dirtyKeys(''), String(keyId));
+      await api.deps.redis.set(UsageKeys.masterSpent('', masterId), '5678');
+      await api.deps.redis.sadd(UsageKeys.dirtyMasters(''), String(masterId));
+      const res = await api.call<{ spent: { keys: number; masters: number; raised: number } }>('POST', '/internal/stats/flush', undefined, {
+        'X-Internal-Token': api.deps.secrets.internalToken,
+      });
+      expect(res.status, res.text).to.equal(200);
+      expect(res.body.spent).to.include({ raised: 2 });
+      expect(Number((await knex()('keys').where({ id: keyId }).first('quota_used'))!.quota_used)).to.equal(1234);
+      expect(Number((await knex()('masters').where({ id: masterId }).first('quota_used'))!.quota_used)).to.equal(5678);
     });
   });
 });

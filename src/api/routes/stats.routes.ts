@@ -1,5 +1,5 @@
 import * as stats from '../../domain/stats.service.js';
-import { flushUpstreamStats } from '../../domain/stats-flush.service.js';
+import { flushSpent, flushUpstreamStats } from '../../domain/stats-flush.service.js';
 import { UnauthorizedError } from '../../lib/errors.js';
 import { defineRoute, type ApiRoute, type RouteContext } from '../route.js';
 import { errorResponseSchema } from './common.schemas.js';
@@ -115,11 +115,15 @@ export const statsRoutes: ApiRoute[] = [
   defineRoute({
     method: 'post',
     path: '/internal/stats/flush',
-    summary: "Flush the gateways' upstream key counters to api_keys and provider_groups now",
+    summary: "Flush the gateways' upstream key counters and live spend to PostgreSQL now",
     description: 'The same idempotent flush the `stats` job runs every minute; safe to run concurrently with it.',
     tags: ['internal'],
     auth: 'internal',
     responses: { 200: { description: 'What was flushed', schema: statsFlushSchema } },
-    handler: (_ctx, _input, { deps }) => flushUpstreamStats({ knex: deps.knex, redis: deps.redis }),
+    handler: async (_ctx, _input, { deps }) => {
+      const upstream = await flushUpstreamStats({ knex: deps.knex, redis: deps.redis });
+      const spent = await flushSpent({ knex: deps.knex, redis: deps.redis });
+      return { ...upstream, spent };
+    },
   }),
 ];

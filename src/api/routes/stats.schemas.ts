@@ -156,5 +156,8 @@ export const statsFlushSchema = z
     api_keys: z.number(),
     requests: z.number(),
     tokens: z.number(),
+    spent: z
+      .object({ keys: z.number(), masters: z.number(), raised: z.number() })
+      .meta({ description: 'Live spend counters of child keys and masters read, and quota_used rows raised (docs/budgets.md)' }),
   })
   .meta({ id: 'StatsFlushResult' });

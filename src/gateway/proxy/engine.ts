@@ -746,7 +746,9 @@ function logRecord(
     format_in: route.format,
     format_out: outcome.upstreamFormat,
     stream: outcome.stream,
-    status_code: outcome.status || 500,
+    // A client that left before any answer gets 499 (nginx's "client closed request"), not a 500
+    // that would count as the gateway's failure in stats and alerts.
+    status_code: outcome.status || (outcome.abortReason === 'client_disconnected' ? 499 : 500),
     error_code: outcome.errorCode,
     error_message: outcome.errorMessage ? redactString(outcome.errorMessage).slice(0, 1_000) : null,
     latency_ms: Math.max(0, Math.round(ended - started)),
