@@ -76,6 +76,11 @@ export async function setKeyQuotaUsed(trx: Knex.Transaction, id: number, quotaUs
   await trx('keys').where('id', id).update({ quota_used: quotaUsed });
 }
 
+/** Imported masters carry their usage so far, as keys do. */
+export async function setMasterQuotaUsed(trx: Knex.Transaction, id: number, quotaUsed: number): Promise<void> {
+  await trx('masters').where('id', id).update({ quota_used: quotaUsed });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Export reads (no secrets, no ciphertexts)
 // ---------------------------------------------------------------------------------------------
@@ -87,11 +92,17 @@ export interface ExportApiKeyRow {
   group_id: number;
   name: string;
   weight: number;
+  rate_multiplier: number;
   status: ApiKeyStatus;
   auto_ban: boolean;
+  access_token_expires_at: Date | null;
+  account_id: string | null;
 }
 
-export type ExportMasterRow = Pick<MasterRow, 'id' | 'name' | 'group' | 'namespaces' | 'default_namespace' | 'max_child_keys' | 'global_qps' | 'status'>;
+export type ExportMasterRow = Pick<
+  MasterRow,
+  'id' | 'name' | 'group' | 'namespaces' | 'default_namespace' | 'max_child_keys' | 'global_qps' | 'status' | 'quota_limit' | 'quota_used' | 'budgets'
+>;
 
 export type ExportKeyRow = Omit<KeyRow, 'issued_by' | 'issuer_id' | 'issued_at_epoch' | 'last_used_at' | 'created_at' | 'updated_at'> & { master_name: string };
 
@@ -121,9 +132,12 @@ export async function readExportRows(knex: Knex): Promise<ExportRows> {
       const groups = (await trx('provider_groups')
         .select('id', 'name', 'type', 'route_group', 'base_url', 'google_project', 'google_location', 'models', 'status')
         .orderBy('name')) as ExportGroupRow[];
-      const apiKeys = (await trx('api_keys').select('id', 'group_id', 'name', 'weight', 'status', 'auto_ban').orderBy('id')) as ExportApiKeyRow[];
+      // Never the secret or refresh-token ciphertexts.
+      const apiKeys = (await trx('api_keys')
+        .select('id', 'group_id', 'name', 'weight', 'rate_multiplier', 'status', 'auto_ban', 'access_token_expires_at', 'account_id')
+        .orderBy('id')) as ExportApiKeyRow[];
       const masters = (await trx('masters')
-        .select('id', 'name', 'group', 'namespaces', 'default_namespace', 'max_child_keys', 'global_qps', 'status')
+        .select('id', 'name', 'group', 'namespaces', 'default_namespace', 'max_child_keys', 'global_qps', 'status', 'quota_limit', 'quota_used', 'budgets')
         .orderBy('name')) as ExportMasterRow[];
       const keys = (await trx('keys as k')
         .join('masters as m', 'm.id', 'k.master_id')
@@ -149,6 +163,7 @@ export async function readExportRows(knex: Knex): Promise<ExportRows> {
           'k.quota_used',
           'k.rpm_limit',
           'k.tpm_limit',
+          'k.budgets',
         )
         .orderBy([{ column: 'm.name' }, { column: 'k.id' }])) as ExportKeyRow[];
       const bindings = (await trx('bindings').select('namespace', 'public_model', 'route_group', 'status').orderBy(['namespace', 'public_model'])) as ExportBindingRow[];

@@ -219,9 +219,39 @@ describe('import / export', function () {
   it('export → import into an empty database → export gives the same document, without secrets', async function () {
     await run(fixture(), { includeBindings: true });
     const { knex } = testEnv();
+    // The fields added with budgets and prices, set as the API would (non-default values).
+    const masterBudgets = { day: { cost_usd: 5.25, requests: 1_000 }, month: { tokens: 9_000_000 } };
+    const keyBudgets = { minute: { requests: 30 }, hour: { tokens: 50_000, cost_usd: 0.75 } };
+    await knex('masters').where('name', 'team-alpha').update({ quota_limit: 7_000_000, quota_used: 123_456, budgets: masterBudgets });
+    await knex('keys').where('key_digest', digester.digest(TOKENS[0]!)).update({ budgets: keyBudgets });
+    const claudeKeys = (await knex('api_keys').where('name', 'like', 'claude-multi%').orderBy('id')) as Array<{ id: number }>;
+    const refreshSecret = 'rt-oauth-refresh-token-never-exported-0001';
+    const sealedRefresh = box.seal(refreshSecret, `api_keys:${claudeKeys[0]!.id}:refresh_token`);
+    await knex('api_keys')
+      .where('id', claudeKeys[0]!.id)
+      .update({
+        rate_multiplier: 0.35,
+        access_token_expires_at: new Date('2026-12-24T08:30:00Z'),
+        account_id: 'acct-1234',
+        refresh_token_ciphertext: sealedRefresh.ciphertext,
+        refresh_token_nonce: sealedRefresh.nonce,
+      });
+    await knex('api_keys').where('id', claudeKeys[1]!.id).update({ rate_multiplier: 12.5 });
+
     const first = await exportConfiguration(knex, { version: '0.1.0', now: new Date('2026-11-02T00:00:00Z') });
     const text = JSON.stringify(first);
-    for (const secret of [...TOKENS, ...UPSTREAM_SECRETS]) expect(text).to.not.include(secret);
+    for (const secret of [...TOKENS, ...UPSTREAM_SECRETS, refreshSecret, sealedRefresh.ciphertext.toString('base64')]) expect(text).to.not.include(secret);
+    expect(text).to.not.match(/refresh_token/);
+    const alphaOut = first.data.masters.find((m) => m.name === 'team-alpha')!;
+    expect(alphaOut).to.deep.include({ quota_limit: 7_000_000, quota_used: 123_456, budgets: masterBudgets });
+    expect(first.data.masters.find((m) => m.name === 'team-vip')).to.deep.include({ quota_limit: -1, quota_used: 0, budgets: {} });
+    expect(first.data.keys.map((k) => k.budgets)).to.deep.equal([keyBudgets, {}, {}]);
+    expect(first.data.providers.map((p) => [p.name, p.rate_multiplier, p.access_token_expires_at, p.account_id])).to.deep.equal([
+      ['claude-multi', 0.35, '2026-12-24T08:30:00.000Z', 'acct-1234'],
+      ['claude-multi-2', 12.5, null, null],
+      ['openai-prod', 1, null, null],
+      ['openai-prod@vip', 1, null, null],
+    ]);
     expect(first.data.providers.every((p) => p.api_key === '')).to.equal(true);
     expect(first.data.keys.every((k) => k.original_token === null && /^[0-9a-f]{64}$/.test(k.key_digest))).to.equal(true);
     expect(first.warnings.some((w) => /upstream secrets are not exported/.test(w))).to.equal(true);
@@ -242,6 +272,14 @@ describe('import / export', function () {
     // The same legacy tokens still work: same digests under the same EZ_SECRET.
     const digests = ((await knex('keys').select('key_digest').orderBy('id')) as Array<{ key_digest: string }>).map((k) => k.key_digest);
     expect(digests).to.deep.equal(TOKENS.slice(0, 3).map((t) => digester.digest(t)));
+
+    expect(await knex('masters').where('name', 'team-alpha').first()).to.deep.include({ quota_limit: 7_000_000, quota_used: 123_456, budgets: masterBudgets });
+    expect(await knex('keys').where('key_digest', digester.digest(TOKENS[0]!)).first()).to.deep.include({ budgets: keyBudgets });
+    const pool = (await knex('api_keys').where('name', 'like', 'claude-multi%').orderBy('name')) as Array<Record<string, unknown>>;
+    expect(pool.map((k) => [k.name, k.rate_multiplier, (k.access_token_expires_at as Date | null)?.toISOString() ?? null, k.account_id, k.refresh_token_ciphertext])).to.deep.equal([
+      ['claude-multi', 0.35, '2026-12-24T08:30:00.000Z', 'acct-1234', null],
+      ['claude-multi-2', 12.5, null, null, null],
+    ]);
 
     const second = await exportConfiguration(knex, { version: '0.1.0', now: new Date('2026-11-03T00:00:00Z') });
     const withoutTime = (doc: ExportDocument) => ({ ...doc, source: { ...doc.source, exported_at: '' } });

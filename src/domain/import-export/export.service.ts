@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { readExportRows, type ExportApiKeyRow, type ExportRows } from '../../db/import-export.repository.js';
+import type { Budgets } from '../../lib/budgets.js';
 import type { ImportFile } from './format.js';
 
 /**
@@ -34,6 +35,10 @@ export interface ExportProvider {
   original_name?: string;
   google_project: string | null;
   google_location: string | null;
+  rate_multiplier: number;
+  /** OAuth key state (not secrets; the refresh token is never exported). */
+  access_token_expires_at: string | null;
+  account_id: string | null;
 }
 
 export interface ExportMaster {
@@ -44,6 +49,9 @@ export interface ExportMaster {
   max_child_keys: number;
   global_qps: number;
   status: 'active' | 'suspended';
+  quota_limit: number;
+  quota_used: number;
+  budgets: Budgets;
 }
 
 export interface ExportKey {
@@ -66,6 +74,7 @@ export interface ExportKey {
   quota_used: number;
   rpm_limit: number;
   tpm_limit: number;
+  budgets: Budgets;
 }
 
 export interface ExportBinding {
@@ -120,6 +129,9 @@ export function buildExportDocument(rows: ExportRows, meta: ExportMeta): ExportD
         ...(multi ? { multi_key_index: i, original_name: group.name } : {}),
         google_project: group.google_project,
         google_location: group.google_location,
+        rate_multiplier: key.rate_multiplier,
+        access_token_expires_at: key.access_token_expires_at ? key.access_token_expires_at.toISOString() : null,
+        account_id: key.account_id,
       });
     });
   }
@@ -132,6 +144,9 @@ export function buildExportDocument(rows: ExportRows, meta: ExportMeta): ExportD
     max_child_keys: m.max_child_keys,
     global_qps: m.global_qps,
     status: m.status,
+    quota_limit: m.quota_limit,
+    quota_used: m.quota_used,
+    budgets: m.budgets,
   }));
 
   const keys: ExportKey[] = rows.keys.map((k) => ({
@@ -154,6 +169,7 @@ export function buildExportDocument(rows: ExportRows, meta: ExportMeta): ExportD
     quota_used: k.quota_used,
     rpm_limit: k.rpm_limit,
     tpm_limit: k.tpm_limit,
+    budgets: k.budgets,
   }));
 
   const bindings: ExportBinding[] = rows.bindings.map((b) => ({ namespace: b.namespace, route_group: b.route_group, model: b.public_model, status: b.status }));

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { budgetsSchema } from '../../lib/budgets.js';
 
 /**
  * The exporter file format 1.0.0 (PROVIDERS.md "Import file"), read by `ez-api import` and written
@@ -8,6 +9,11 @@ import { z } from 'zod';
 
 const status = z.enum(['active', 'disabled']);
 const isoDate = z.union([z.iso.datetime({ offset: true }), z.iso.date()]);
+/** µ$ of actual cost; -1 = unlimited (as the API's quota_limit). */
+const quotaLimit = z.number().int().min(-1).max(Number.MAX_SAFE_INTEGER);
+const quotaUsed = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+/** Periodic budgets, validated by the API's own schema; `{}` = none (the column default). */
+const budgets = budgetsSchema.optional().default({});
 
 export const importProviderSchema = z
   .object({
@@ -29,6 +35,11 @@ export const importProviderSchema = z
     /** Extension: Google project/location of Vertex providers. */
     google_project: z.string().optional().nullable(),
     google_location: z.string().optional().nullable(),
+    /** Extension: actual cost = list cost × this (0–1000, as the API); column default 1. */
+    rate_multiplier: z.number().min(0).max(1_000).optional().default(1),
+    /** Extension: OAuth key state (not secrets; the refresh token is never in a file). Absent = left alone. */
+    access_token_expires_at: z.iso.datetime({ offset: true }).optional().nullable(),
+    account_id: z.string().trim().min(1).max(200).optional().nullable(),
   })
   .passthrough();
 
@@ -41,6 +52,10 @@ export const importMasterSchema = z
     max_child_keys: z.number().int().min(0).optional().default(10),
     global_qps: z.number().int().min(0).optional().default(3),
     status: z.enum(['active', 'suspended']).optional().default('active'),
+    /** Extension: lifetime quota over all the master's traffic (µ$) and usage so far; periodic budgets. */
+    quota_limit: quotaLimit.optional().default(-1),
+    quota_used: quotaUsed.optional().default(0),
+    budgets,
   })
   .passthrough();
 
@@ -64,11 +79,13 @@ export const importKeySchema = z
     model_limits: z.array(z.string()).optional().default([]),
     expires_at: isoDate.optional().nullable(),
     allow_ips: z.array(z.string()).optional().default([]),
-    quota_limit: z.number().int().min(-1).optional().default(-1),
-    quota_used: z.number().int().min(0).optional().default(0),
+    quota_limit: quotaLimit.optional().default(-1),
+    quota_used: quotaUsed.optional().default(0),
     unlimited_quota: z.boolean().optional(),
     rpm_limit: z.number().int().min(0).optional(),
     tpm_limit: z.number().int().min(0).optional(),
+    /** Extension: periodic budgets. */
+    budgets,
   })
   .passthrough();
 

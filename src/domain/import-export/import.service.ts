@@ -1,6 +1,6 @@
 import { insertApiKey, nextApiKeyId, updateApiKey, type ApiKeyValues } from '../../db/api-keys.repository.js';
 import { insertBinding, updateBinding, type BindingFields } from '../../db/bindings.repository.js';
-import { loadImportState, lockImports, setKeyQuotaUsed } from '../../db/import-export.repository.js';
+import { loadImportState, lockImports, setKeyQuotaUsed, setMasterQuotaUsed } from '../../db/import-export.repository.js';
 import { insertKey, unpinKeyGroups, updateKey, type KeyPatch } from '../../db/keys.repository.js';
 import { insertMaster, updateMaster, type MasterRow } from '../../db/masters.repository.js';
 import { DEFAULT_NAMESPACE_DESCRIPTION, ensureDefaultNamespace, findNamespaceByName, insertNamespace } from '../../db/namespaces.repository.js';
@@ -49,16 +49,19 @@ import {
  *   `<name>@<group>` in that routing group, with the same models and the same upstream key(s).
  * - the api key is sealed with SecretBox under AAD `api_keys:<id>:secret`; weight, status and
  *   auto_ban are copied. A provider without api_key (our own exports) gets a key without a secret
- *   and a warning. On overwrite, api keys are matched by name within the group; a missing api_key
- *   keeps the stored secret; keys the file does not name are left alone.
- * - master → master with a fresh `ezm_` master key (printed once in the summary). namespaces
- *   default to [default]; default_namespace to `default` when listed, else the first namespace.
+ *   and a warning. rate_multiplier (default 1), access_token_expires_at and account_id (OAuth
+ *   state, not secrets; absent = column default / stored value kept) are copied. On overwrite, api
+ *   keys are matched by name within the group; a missing api_key keeps the stored secret; keys the
+ *   file does not name are left alone.
+ * - master → master with a fresh `ezm_` master key (printed once in the summary); quota_limit,
+ *   quota_used and budgets copied (defaults -1, 0, {}). namespaces default to [default];
+ *   default_namespace to `default` when listed, else the first namespace.
  *   On overwrite the master keeps its key and id; a group change un-pins its keys pinned elsewhere.
  * - key → child key with the digest of `original_token` (KeyDigester; the token itself is stored
  *   nowhere: prefix/last4 are kept only for tokens of 20+ characters, like our own keys), or the
  *   `key_digest` extension of our exports; neither → warning, skip. issued_by `admin`, issuer_id
  *   `import`; `unlimited_quota: true` → quota_limit -1; scopes default to chat:*, completions:*;
- *   status, expiry, allow_ips, model limits, quota_used, rpm/tpm copied. Namespaces outside the
+ *   status, expiry, allow_ips, model limits, quota_used, rpm/tpm, budgets copied. Namespaces outside the
  *   master's are dropped (warning); an invalid allow_ips entry skips the key (dropping it would
  *   widen access). A key is imported only under a master this file creates or overwrites: a missing
  *   master, or one left untouched by `--conflict skip`, skips it with a warning; an existing key
@@ -202,6 +205,14 @@ function sealed(box: SecretBox, id: number, secret: string): Pick<ApiKeyValues, 
   return { secret_ciphertext: s.ciphertext, secret_nonce: s.nonce, key_version: s.keyVersion };
 }
 
+/** OAuth state the file gives (absent fields are left out: column default / stored value). */
+function oauthState(key: ApiKeyPlan): Pick<ApiKeyValues, 'access_token_expires_at' | 'account_id'> {
+  return {
+    ...(key.access_token_expires_at !== undefined ? { access_token_expires_at: key.access_token_expires_at } : {}),
+    ...(key.account_id !== undefined ? { account_id: key.account_id } : {}),
+  };
+}
+
 async function applyApiKey(unit: WriteUnit, box: SecretBox, groupId: number, key: ApiKeyPlan): Promise<void> {
   if (key.action === 'skip') return;
   if (key.action === 'overwrite' && key.existingId !== undefined) {
@@ -209,8 +220,10 @@ async function applyApiKey(unit: WriteUnit, box: SecretBox, groupId: number, key
     await updateApiKey(unit.trx, id, {
       name: key.name,
       weight: key.weight,
+      rate_multiplier: key.rate_multiplier,
       status: key.status,
       auto_ban: key.auto_ban,
+      ...oauthState(key),
       // Re-enabling clears a ban, as an admin's `status: active` does.
       ...(key.status === 'active' ? { ban_until: null, ban_reason: null } : {}),
       ...(key.secret !== null ? sealed(box, id, key.secret) : {}),
@@ -232,6 +245,8 @@ async function applyApiKey(unit: WriteUnit, box: SecretBox, groupId: number, key
     ban_until: null,
     refresh_token_ciphertext: null,
     refresh_token_nonce: null,
+    rate_multiplier: key.rate_multiplier,
+    ...oauthState(key),
     ...(key.secret !== null ? sealed(box, id, key.secret) : {}),
   });
   await unit.audit('api_key.create', { type: 'api_key', id }, { group_id: groupId, name: key.name, source: 'import', has_secret: key.secret !== null });
@@ -273,21 +288,23 @@ async function applyMasters(
   const masterKeys: CreatedMasterKey[] = [];
   for (const master of plan.masters) {
     if (master.action === 'skip') continue;
+    const { quota_used: quotaUsed, ...values } = master.values;
     let row: MasterRow;
     if (master.action === 'overwrite' && master.existingId !== undefined) {
-      row = (await updateMaster(unit.trx, master.existingId, master.values))!;
+      row = (await updateMaster(unit.trx, master.existingId, values))!;
       // As PATCH /admin/masters/:id does: keys pinned to another group follow the master again.
       const unpinned = await unpinKeyGroups(unit.trx, row.id, row.group);
       for (const key of unpinned) await unit.sync({ resource: 'key', id: key.id, digest: key.key_digest, action: 'upsert' });
       await unit.audit('master.update', { type: 'master', id: row.id }, { name: row.name, group: row.group, status: row.status, source: 'import' });
     } else {
       const secret = issueSecret('master', digester);
-      row = await insertMaster(unit.trx, { ...master.values, key_digest: secret.digest, key_prefix: secret.prefix, key_last4: secret.last4 });
+      row = await insertMaster(unit.trx, { ...values, key_digest: secret.digest, key_prefix: secret.prefix, key_last4: secret.last4 });
       masterKeys.push({ id: row.id, name: row.name, key: secret.plaintext });
       await unit.audit('master.create', { type: 'master', id: row.id }, { name: row.name, group: row.group, status: row.status, source: 'import' });
     }
+    await setMasterQuotaUsed(unit.trx, row.id, quotaUsed);
     await unit.sync({ resource: 'master', id: row.id, action: 'upsert' });
-    masters.set(row.name, row);
+    masters.set(row.name, { ...row, quota_used: quotaUsed });
   }
   return { masters, masterKeys };
 }

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { Budgets } from '../../lib/budgets.js';
 import { checkBaseUrl } from '../base-url.js';
 import { cidrProblem } from '../keys.service.js';
 import { PROVIDER_TYPES, type ProviderType } from '../provider-presets.js';
@@ -63,8 +64,12 @@ export interface ApiKeyPlan {
   /** The upstream secret to seal; null = none in the file (keep the stored one on overwrite). Never log it. */
   secret: string | null;
   weight: number;
+  rate_multiplier: number;
   status: 'active' | 'disabled';
   auto_ban: boolean;
+  /** OAuth state from the file; absent = column default on create, stored value kept on overwrite. */
+  access_token_expires_at?: Date | null;
+  account_id?: string | null;
 }
 
 export interface GroupPlan {
@@ -82,6 +87,10 @@ export interface MasterValues {
   max_child_keys: number;
   global_qps: number;
   status: 'active' | 'suspended';
+  quota_limit: number;
+  /** Written after the row (issuance never sets it), like a key's quota_used. */
+  quota_used: number;
+  budgets: Budgets;
 }
 
 export interface MasterPlan {
@@ -105,6 +114,7 @@ export interface KeyValues {
   quota_used: number;
   rpm_limit: number;
   tpm_limit: number;
+  budgets: Budgets;
 }
 
 /** A key to write (keys left untouched are only counted). */
@@ -354,8 +364,13 @@ function planProviders(input: PlanInput, warnings: string[], counts: ImportCount
           name: m.provider.name,
           secret: m.provider.api_key?.trim() || null,
           weight: m.provider.weight,
+          rate_multiplier: m.provider.rate_multiplier,
           status: m.provider.status,
           auto_ban: m.provider.auto_ban,
+          ...(m.provider.access_token_expires_at !== undefined
+            ? { access_token_expires_at: m.provider.access_token_expires_at === null ? null : new Date(m.provider.access_token_expires_at) }
+            : {}),
+          ...(m.provider.account_id !== undefined ? { account_id: m.provider.account_id } : {}),
         };
       });
       tally(counts, 'provider_groups', action);
@@ -388,6 +403,9 @@ function masterValues(m: ImportMaster, ref: string, warnings: string[]): MasterV
     max_child_keys: m.max_child_keys,
     global_qps: m.global_qps,
     status: m.status,
+    quota_limit: m.quota_limit,
+    quota_used: m.quota_used,
+    budgets: m.budgets,
   };
 }
 
@@ -453,6 +471,7 @@ function keyValues(key: ImportKey, master: MasterValues, ref: string, warnings: 
     quota_used: key.quota_used,
     rpm_limit: key.rpm_limit ?? 0,
     tpm_limit: key.tpm_limit ?? 0,
+    budgets: key.budgets,
   };
 }
 
