@@ -28,7 +28,7 @@ import type { AdmitResult, AttemptOutcome, HealthPort, LimitsPort, MetricsPort, 
 import { estimateSpend, NO_COST, requestCost, requestedOutputTokens } from './pricing.js';
 import { requestBodyForLog } from './request-body-log.js';
 import { responsesIngress } from './responses-ingress.js';
-import { classifyTransportError, type TransportFailure, type UpstreamPools } from './upstream-pool.js';
+import { classifyTransportError, RequestTimeoutError, type TransportFailure, type UpstreamPools } from './upstream-pool.js';
 
 /**
  * The proxy request flow of DESIGN §6, for every client dialect: key → checks → model → binding →
@@ -443,86 +443,118 @@ async function forward(deps: ProxyDeps, route: ProxyRoute, request: ProxyRequest
     const sentAt = performance.now();
     const call: UpstreamCall = { providerType: provider.type, outcome: 'error', headersSeconds: null, apiKeyId: provider.id };
     outcome.calls.push(call);
-    let upstream;
+    // The attempt's own bound: the group's request timeout, capped by what is left of the overall
+    // deadline. One timer, armed only when the bound can cut something the existing timeouts do not:
+    // a group bound, or a stream (a non-stream answer's wait for headers is already capped below).
+    const leftMs = deadline - attemptStarted;
+    const groupMs = provider.timeouts.request_ms;
+    const bound = groupMs !== null || input.stream ? boundAttempt(signal, Math.max(1, Math.min(leftMs, groupMs ?? Infinity))) : undefined;
     try {
-      const pool = deps.pools.get(target.origin, { connectTimeoutMs: timeouts.connect });
-      upstream = await pool.request({
-        method: 'POST',
-        path: target.path,
-        headers: { ...upstreamHeaders(target.headers, request.req.headers, bridge.upstreamOp(input.stream)), 'content-length': String(Buffer.byteLength(body)) },
-        body,
-        signal,
-        headersTimeout: Math.max(1, Math.min(timeouts.firstByte, deadline - attemptStarted)),
-        bodyTimeout: timeouts.idle,
-      });
-    } catch (err) {
-      outcome.upstreamMs += performance.now() - sentAt;
-      if (signal.aborted) {
-        call.outcome = 'aborted';
+      let upstream;
+      try {
+        const pool = deps.pools.get(target.origin, { connectTimeoutMs: timeouts.connect });
+        upstream = await pool.request({
+          method: 'POST',
+          path: target.path,
+          headers: { ...upstreamHeaders(target.headers, request.req.headers, bridge.upstreamOp(input.stream)), 'content-length': String(Buffer.byteLength(body)) },
+          body,
+          signal: bound?.signal ?? signal,
+          headersTimeout: Math.max(1, Math.min(timeouts.firstByte, leftMs)),
+          bodyTimeout: timeouts.idle,
+        });
+      } catch (err) {
+        outcome.upstreamMs += performance.now() - sentAt;
+        if (signal.aborted) {
+          call.outcome = 'aborted';
+          return;
+        }
+        let failure = classifyTransportError(err);
+        // A wait for headers cut short by the overall deadline is the request's timeout, not the first byte's.
+        if (failure === 'first_byte_timeout' && leftMs < timeouts.firstByte) failure = 'request_timeout';
+        call.outcome = transportOutcome(failure);
+        deps.health.recordFailure(provider.id, deps.now());
+        deps.logger.debug({ requestId: request.requestId, provider: provider.id, failure }, 'upstream attempt failed');
+        lastFailure = { kind: 'transport', failure };
+        continue;
+      }
+
+      call.headersSeconds = (performance.now() - sentAt) / 1_000;
+      call.outcome = statusOutcome(upstream.statusCode);
+      if (upstream.statusCode >= 200 && upstream.statusCode < 300) {
+        deps.health.recordSuccess(provider.id, deps.now());
+        const ctx: BridgeResponseContext = {
+          requestId: request.requestId,
+          publicModel: input.publicModel,
+          created: Math.floor(deps.now() / 1_000),
+          clientWantsUsage: (input.body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true,
+        };
+        const upstreamStreams = input.stream || adapter.alwaysStreams;
+        if (input.stream) await relayStream(deps, request, bridge, adapter.unwrapEvent, upstream.body, ctx, outcome, signal);
+        else if (upstreamStreams) {
+          outcome.upstreamMs += performance.now() - sentAt;
+          await relayAggregated(upstream.body);
+        }
+        else await relayJson(deps, res, bridge, adapter.unwrapEvent, upstream.body, upstream.headers, ctx, outcome, sentAt);
         return;
       }
-      const failure = classifyTransportError(err);
-      call.outcome = transportOutcome(failure);
-      deps.health.recordFailure(provider.id, deps.now());
-      deps.logger.debug({ requestId: request.requestId, provider: provider.id, failure }, 'upstream attempt failed');
-      lastFailure = { kind: 'transport', failure };
-      continue;
-    }
 
-    call.headersSeconds = (performance.now() - sentAt) / 1_000;
-    call.outcome = statusOutcome(upstream.statusCode);
-    if (upstream.statusCode >= 200 && upstream.statusCode < 300) {
+      // An error before any byte reached the client: decide whether another attempt may help.
+      const status = upstream.statusCode;
+      const text = await readLimited(upstream.body, 64 * 1024).catch(() => '');
+      outcome.upstreamMs += performance.now() - sentAt;
+      const message = bridge.errorMessage(safeJson(text));
+      const retryAfterMs = parseRetryAfterMs(upstream.headers['retry-after'], deps.now());
+      if (status === 401 || status === 403) {
+        deps.health.recordFailure(provider.id, deps.now());
+        if (status === 401 && (OAUTH_TYPES as ReadonlySet<string>).has(provider.type)) {
+          // An OAuth access token was refused: have it renewed (token-refresh) instead of banning the key.
+          deps.events.oauthUnauthorized({ apiKeyId: provider.id, at: new Date(deps.now()).toISOString() });
+        } else if (provider.auto_ban) {
+          deps.health.ban(provider.id, `upstream answered ${status}`, null);
+          deps.events.autoBan({ apiKeyId: provider.id, reason: `upstream answered ${status}`, until: null, statusCode: status, at: new Date(deps.now()).toISOString() });
+        }
+        lastFailure = { kind: 'status', status: 502, message: 'The upstream provider refused the gateway credentials' };
+        continue;
+      }
+      if (status === 429) {
+        deps.health.coolDown(provider.id, deps.now() + (retryAfterMs ?? 30_000));
+        lastFailure = { kind: 'status', status, retryAfterMs: retryAfterMs ?? 1_000, ...(message ? { message } : {}) };
+        continue;
+      }
+      if (RETRYABLE_STATUS.has(status) || status >= 500) {
+        deps.health.recordFailure(provider.id, deps.now());
+        lastFailure = { kind: 'status', status, ...(message ? { message } : {}) };
+        continue;
+      }
+      // 400 and friends: the request itself is wrong; another upstream would say the same. The key
+      // answered, so it counts as healthy (classifyUpstream), which also settles a half-open probe.
       deps.health.recordSuccess(provider.id, deps.now());
-      const ctx: BridgeResponseContext = {
-        requestId: request.requestId,
-        publicModel: input.publicModel,
-        created: Math.floor(deps.now() / 1_000),
-        clientWantsUsage: (input.body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true,
-      };
-      const upstreamStreams = input.stream || adapter.alwaysStreams;
-      if (input.stream) await relayStream(deps, request, bridge, adapter.unwrapEvent, upstream.body, ctx, outcome, signal);
-      else if (upstreamStreams) {
-        outcome.upstreamMs += performance.now() - sentAt;
-        await relayAggregated(upstream.body);
-      }
-      else await relayJson(deps, res, bridge, adapter.unwrapEvent, upstream.body, upstream.headers, ctx, outcome, sentAt);
-      return;
+      throw new GatewayError(status === 404 ? 'model_not_found' : 'invalid_request', redactString(message ?? `The upstream provider refused the request (${status})`));
+    } finally {
+      bound?.clear();
     }
-
-    // An error before any byte reached the client: decide whether another attempt may help.
-    const status = upstream.statusCode;
-    const text = await readLimited(upstream.body, 64 * 1024).catch(() => '');
-    outcome.upstreamMs += performance.now() - sentAt;
-    const message = bridge.errorMessage(safeJson(text));
-    const retryAfterMs = parseRetryAfterMs(upstream.headers['retry-after'], deps.now());
-    if (status === 401 || status === 403) {
-      deps.health.recordFailure(provider.id, deps.now());
-      if (status === 401 && (OAUTH_TYPES as ReadonlySet<string>).has(provider.type)) {
-        // An OAuth access token was refused: have it renewed (token-refresh) instead of banning the key.
-        deps.events.oauthUnauthorized({ apiKeyId: provider.id, at: new Date(deps.now()).toISOString() });
-      } else if (provider.auto_ban) {
-        deps.health.ban(provider.id, `upstream answered ${status}`, null);
-        deps.events.autoBan({ apiKeyId: provider.id, reason: `upstream answered ${status}`, until: null, statusCode: status, at: new Date(deps.now()).toISOString() });
-      }
-      lastFailure = { kind: 'status', status: 502, message: 'The upstream provider refused the gateway credentials' };
-      continue;
-    }
-    if (status === 429) {
-      deps.health.coolDown(provider.id, deps.now() + (retryAfterMs ?? 30_000));
-      lastFailure = { kind: 'status', status, retryAfterMs: retryAfterMs ?? 1_000, ...(message ? { message } : {}) };
-      continue;
-    }
-    if (RETRYABLE_STATUS.has(status) || status >= 500) {
-      deps.health.recordFailure(provider.id, deps.now());
-      lastFailure = { kind: 'status', status, ...(message ? { message } : {}) };
-      continue;
-    }
-    // 400 and friends: the request itself is wrong; another upstream would say the same. The key
-    // answered, so it counts as healthy (classifyUpstream), which also settles a half-open probe.
-    deps.health.recordSuccess(provider.id, deps.now());
-    throw new GatewayError(status === 404 ? 'model_not_found' : 'invalid_request', redactString(message ?? `The upstream provider refused the request (${status})`));
   }
   throw failureToError(lastFailure);
+}
+
+/** One attempt's time bound: a signal for the upstream call that the bound's timer and the client's abort both trip. */
+interface AttemptBound {
+  signal: AbortSignal;
+  clear(): void;
+}
+
+function boundAttempt(client: AbortSignal, ms: number): AttemptBound {
+  const controller = new AbortController();
+  const follow = () => controller.abort(client.reason);
+  client.addEventListener('abort', follow, { once: true });
+  const timer = setTimeout(() => controller.abort(new RequestTimeoutError(ms)), ms);
+  return {
+    signal: controller.signal,
+    clear: () => {
+      clearTimeout(timer);
+      client.removeEventListener('abort', follow);
+    },
+  };
 }
 
 function transportOutcome(failure: TransportFailure): AttemptOutcome {
@@ -530,6 +562,7 @@ function transportOutcome(failure: TransportFailure): AttemptOutcome {
     case 'connect_timeout':
     case 'first_byte_timeout':
     case 'idle_timeout':
+    case 'request_timeout':
       return 'timeout';
     case 'connect_error':
       return 'connect_error';
@@ -555,6 +588,7 @@ const TRANSPORT_MESSAGES: Record<TransportFailure, string> = {
   connect_timeout: 'The upstream provider did not accept a connection in time (connect_timeout)',
   first_byte_timeout: 'The upstream provider did not answer in time (first_byte_timeout)',
   idle_timeout: 'The upstream provider stopped sending its answer (idle_timeout)',
+  request_timeout: 'The upstream provider did not finish its answer within the request timeout (request_timeout)',
   connect_error: 'The upstream provider could not be reached or closed the connection (connect_error)',
   refused_address: 'The upstream address is not allowed (refused_address)',
   aborted: 'The upstream call was aborted',
@@ -562,7 +596,7 @@ const TRANSPORT_MESSAGES: Record<TransportFailure, string> = {
 };
 
 function transportError(failure: TransportFailure): GatewayError {
-  const timedOut = failure === 'first_byte_timeout' || failure === 'connect_timeout' || failure === 'idle_timeout';
+  const timedOut = failure === 'first_byte_timeout' || failure === 'connect_timeout' || failure === 'idle_timeout' || failure === 'request_timeout';
   return timedOut ? gatewayErrors.upstreamTimeout(TRANSPORT_MESSAGES[failure]) : gatewayErrors.upstreamFailed(TRANSPORT_MESSAGES[failure]);
 }
 
@@ -692,9 +726,10 @@ async function relayStream(
     }
   } catch (err) {
     if (!signal.aborted) {
-      outcome.abortReason = `upstream_${classifyTransportError(err)}`;
+      const failure = classifyTransportError(err);
+      outcome.abortReason = `upstream_${failure}`;
       outcome.errorCode = 'upstream_stream_failed';
-      outcome.errorMessage = 'The upstream stream failed after it had started';
+      outcome.errorMessage = failure === 'request_timeout' ? 'The upstream stream ran past the request timeout (request_timeout)' : 'The upstream stream failed after it had started';
       await write(res, translator.fail('The upstream stream failed; the response is incomplete')).catch(() => undefined);
     }
   } finally {

@@ -77,10 +77,23 @@ export class UpstreamPools {
   }
 }
 
-/** Why an upstream call failed before a response arrived. */
-export type TransportFailure = 'connect_timeout' | 'connect_error' | 'first_byte_timeout' | 'idle_timeout' | 'aborted' | 'refused_address' | 'other';
+/** Why an upstream call failed (before a response arrived, or while its body was read). */
+export type TransportFailure = 'connect_timeout' | 'connect_error' | 'first_byte_timeout' | 'idle_timeout' | 'request_timeout' | 'aborted' | 'refused_address' | 'other';
+
+/**
+ * The reason an attempt's own time bound (the group's `request_timeout_ms`, or what is left of the
+ * request's overall deadline) aborts it with: connect, headers and body alike.
+ */
+export class RequestTimeoutError extends Error {
+  readonly code = 'EZ_REQUEST_TIMEOUT';
+  constructor(readonly boundMs: number) {
+    super(`the upstream attempt ran past its ${boundMs} ms bound`);
+    this.name = 'RequestTimeoutError';
+  }
+}
 
 export function classifyTransportError(err: unknown): TransportFailure {
+  if (err instanceof RequestTimeoutError) return 'request_timeout';
   if (err instanceof undiciErrors.ConnectTimeoutError) return 'connect_timeout';
   if (err instanceof undiciErrors.HeadersTimeoutError) return 'first_byte_timeout';
   if (err instanceof undiciErrors.BodyTimeoutError) return 'idle_timeout';
