@@ -153,7 +153,7 @@ function clientIp(req: IncomingMessage): string | undefined {
   return req.socket.remoteAddress ?? undefined;
 }
 
-async function readJsonBody(req: IncomingMessage, limits: ProxyDeps['limitsConfig'], onRead: (raw: Buffer) => void): Promise<{ raw: Buffer; body: Record<string, unknown> }> {
+async function readJsonBody(req: IncomingMessage, limits: ProxyDeps['limitsConfig'], onRead: (raw: Buffer) => void): Promise<{ raw: Buffer; text: string; body: Record<string, unknown> }> {
   let raw: Buffer;
   try {
     raw = await readBoundedBody(req, limits.bodyLimitBytes);
@@ -173,7 +173,7 @@ async function readJsonBody(req: IncomingMessage, limits: ProxyDeps['limitsConfi
     throw gatewayErrors.invalidJson();
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw gatewayErrors.invalidBody('The request body must be a JSON object');
-  return { raw, body: body as Record<string, unknown> };
+  return { raw, text, body: body as Record<string, unknown> };
 }
 
 /** Authenticates the client key: every failure is the same 401; Redis trouble is a 503. */
@@ -273,7 +273,7 @@ export async function handleProxy(deps: ProxyDeps, route: ProxyRoute, request: P
     const auth = await authenticate(deps, request);
     master = auth.master;
     outcome.key = auth.token;
-    const { raw, body } = await readJsonBody(request.req, deps.limitsConfig, (read) => (outcome.rawBody = read));
+    const { raw, text, body } = await readJsonBody(request.req, deps.limitsConfig, (read) => (outcome.rawBody = read));
     outcome.parsedBody = body;
     const stream = route.streamFrom === 'operation' ? route.op === 'stream_generate_content' : body.stream === true;
     outcome.stream = stream;
@@ -307,7 +307,7 @@ export async function handleProxy(deps: ProxyDeps, route: ProxyRoute, request: P
     });
     if (plan.length === 0) throw gatewayErrors.noUpstream();
 
-    outcome.promptEstimate = estimateTokens(raw.toString('utf8'));
+    outcome.promptEstimate = estimateTokens(text);
     const admitted = await deps.limits.admit({
       masterId: auth.master.id,
       masterQps: auth.master.globalQps,
