@@ -48,6 +48,7 @@ export interface AlertRow {
   related_type: string | null;
   related_id: string | null;
   metadata: Record<string, unknown>;
+  /** Reports folded into this alert (1 = only the first). */
   count: number;
   first_seen_at: Date;
   last_seen_at: Date;

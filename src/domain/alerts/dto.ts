@@ -1,30 +1,12 @@
-import type { AlertRow, AlertSeverity, AlertStatus } from '../../db/alerts.repository.js';
+import type { AlertRow } from '../../db/alerts.repository.js';
 
-/** What the api and webhook events show of an alert (no internal bookkeeping columns). */
-export interface AlertDto {
-  id: number;
-  type: string;
-  severity: AlertSeverity;
-  status: AlertStatus;
-  title: string;
-  message: string;
-  fingerprint: string | null;
-  related_type: string | null;
-  related_id: string | null;
-  metadata: Record<string, unknown>;
-  /** Reports folded into this alert (1 = only the first). */
-  count: number;
-  first_seen_at: string;
-  last_seen_at: string;
-  acknowledged_at: string | null;
-  acknowledged_by: string | null;
-  resolved_at: string | null;
-  resolved_by: string | null;
-  dismissed_at: string | null;
-  dismissed_by: string | null;
-  created_at: string;
-  updated_at: string;
-}
+/** Bookkeeping columns the api and webhook events never show. */
+type InternalColumns = 'announced_at' | 'resolved_announced_at';
+type Instants = 'first_seen_at' | 'last_seen_at' | 'created_at' | 'updated_at';
+type OptionalInstants = 'acknowledged_at' | 'resolved_at' | 'dismissed_at';
+
+/** What the api and webhook events show of an alert: the row without bookkeeping, times as ISO strings. */
+export type AlertDto = Omit<AlertRow, InternalColumns | Instants | OptionalInstants> & Record<Instants, string> & Record<OptionalInstants, string | null>;
 
 const iso = (d: Date | null) => (d === null ? null : d.toISOString());
 
