@@ -1,41 +1,15 @@
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { resetDatabase, testEnv } from '../support/hooks.js';
-import { spawnEntry, type SpawnedProcess } from '../support/process.js';
-import { TEST_SECRET } from '../support/sync.js';
+import { useCli } from '../support/cli.js';
+import { testEnv } from '../support/hooks.js';
 
 const FIXTURE = 'test/fixtures/import/exporter-v1.json';
 
 describe('ez-api import / export (CLI)', function () {
   this.timeout(60_000);
-  let dataDir: string;
-  let running: SpawnedProcess[] = [];
-
-  beforeEach(async () => {
-    dataDir = mkdtempSync(path.join(tmpdir(), 'ez-import-cli-'));
-    await resetDatabase();
-  });
-  afterEach(async () => {
-    await Promise.all(running.map((p) => p.stop('SIGKILL').catch(() => undefined)));
-    running = [];
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-
-  const ezApi = async (args: string[]): Promise<{ code: number | string; output: string }> => {
-    const proc = spawnEntry('src/bin/ez-api.ts', args, {
-      EZ_ENV: 'test',
-      EZ_PG_DSN: testEnv().pgUrl,
-      EZ_REDIS_URL: testEnv().redisUrl,
-      EZ_SECRET: TEST_SECRET,
-      EZ_DATA_DIR: dataDir,
-      EZ_QUEUE_PREFIX: `ez-import-cli-${process.pid}-${Date.now()}`,
-    });
-    running.push(proc);
-    const code = await proc.exited;
-    return { code, output: proc.output() };
-  };
+  const cli = useCli('import-cli');
+  const ezApi = cli.run;
   const count = async (table: string) => Number(((await testEnv().knex(table).count('* as n')) as Array<{ n: string }>)[0]!.n);
 
   it('a dry run prints the summary and writes nothing', async function () {
@@ -64,7 +38,7 @@ describe('ez-api import / export (CLI)', function () {
     expect(summary.counts.bindings.created).to.equal(2);
     expect(await count('masters')).to.equal(2);
 
-    const out = path.join(dataDir, 'export.json');
+    const out = path.join(cli.dataDir(), 'export.json');
     const exported = await ezApi(['export', '--out', out]);
     expect(exported.code, exported.output).to.equal(0);
     expect(statSync(out).mode & 0o777).to.equal(0o600);
@@ -75,7 +49,7 @@ describe('ez-api import / export (CLI)', function () {
   });
 
   it('a file that fails validation exits 2 naming each problem by its JSON path', async function () {
-    const bad = path.join(dataDir, 'bad.json');
+    const bad = path.join(cli.dataDir(), 'bad.json');
     writeFileSync(bad, readFileSync(FIXTURE, 'utf8').replace('"quota_limit": 5000', '"quota_limit": "lots"').replace('"weight": 3', '"weight": -1'));
     const { code, output } = await ezApi(['import', bad]);
     expect(code, output).to.equal(2);
@@ -92,7 +66,7 @@ describe('ez-api import / export (CLI)', function () {
     const noFile = await ezApi(['import']);
     expect(noFile.code).to.equal(2);
     expect(noFile.output).to.include('missing FILE');
-    const missing = await ezApi(['import', path.join(dataDir, 'nope.json')]);
+    const missing = await ezApi(['import', path.join(cli.dataDir(), 'nope.json')]);
     expect(missing.code).to.equal(2);
     expect(missing.output).to.include('cannot read');
   });

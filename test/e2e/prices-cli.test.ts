@@ -1,43 +1,17 @@
 import { expect } from 'chai';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_PRICE_TABLE } from '../../src/domain/pricing/price-table.js';
-import { resetDatabase, testEnv } from '../support/hooks.js';
-import { spawnEntry, type SpawnedProcess } from '../support/process.js';
-import { TEST_SECRET } from '../support/sync.js';
+import { useCli } from '../support/cli.js';
+import { testEnv } from '../support/hooks.js';
 
 const TABLE_SIZE = Object.keys(DEFAULT_PRICE_TABLE.models).length;
 
 describe('ez-api prices load (CLI)', function () {
   // Each case spawns the CLI (tsx) up to three times.
   this.timeout(120_000);
-  let dataDir: string;
-  let running: SpawnedProcess[] = [];
-
-  beforeEach(async () => {
-    dataDir = mkdtempSync(path.join(tmpdir(), 'ez-prices-cli-'));
-    await resetDatabase();
-  });
-  afterEach(async () => {
-    await Promise.all(running.map((p) => p.stop('SIGKILL').catch(() => undefined)));
-    running = [];
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-
-  const ezApi = async (args: string[]): Promise<{ code: number | string; output: string }> => {
-    const proc = spawnEntry('src/bin/ez-api.ts', args, {
-      EZ_ENV: 'test',
-      EZ_PG_DSN: testEnv().pgUrl,
-      EZ_REDIS_URL: testEnv().redisUrl,
-      EZ_SECRET: TEST_SECRET,
-      EZ_DATA_DIR: dataDir,
-      EZ_QUEUE_PREFIX: `ez-prices-cli-${process.pid}-${Date.now()}`,
-    });
-    running.push(proc);
-    const code = await proc.exited;
-    return { code, output: proc.output() };
-  };
+  const cli = useCli('prices-cli');
+  const ezApi = cli.run;
   const models = () => testEnv().knex('models').select('name', 'price_input', 'price_source').orderBy('name') as Promise<Array<{ name: string; price_input: number; price_source: string }>>;
 
   it('--dry-run prints the counts and writes nothing', async () => {
@@ -65,7 +39,7 @@ describe('ez-api prices load (CLI)', function () {
   });
 
   it('--file loads an operator table; an invalid one exits 2 naming each problem', async () => {
-    const own = path.join(dataDir, 'prices.json');
+    const own = path.join(cli.dataDir(), 'prices.json');
     writeFileSync(
       own,
       JSON.stringify({
@@ -80,7 +54,7 @@ describe('ez-api prices load (CLI)', function () {
     expect(ok.output).to.match(/created\s+1\b/);
     expect(await models()).to.deep.equal([{ name: 'acme-large', price_input: 0.5, price_source: 'default:acme-7' }]);
 
-    const bad = path.join(dataDir, 'bad.json');
+    const bad = path.join(cli.dataDir(), 'bad.json');
     writeFileSync(bad, JSON.stringify({ version: 'v 1', currency: 'USD', sources: [], models: { m: { kind: 'chat', input_per_1m: -2 } } }));
     const refused = await ezApi(['prices', 'load', '--file', bad]);
     expect(refused.code, refused.output).to.equal(2);
@@ -97,7 +71,7 @@ describe('ez-api prices load (CLI)', function () {
     const unknown = await ezApi(['prices', 'load', '--fast']);
     expect(unknown.code).to.equal(2);
     expect(unknown.output).to.include("Unknown option '--fast'");
-    const missing = await ezApi(['prices', 'load', '--file', path.join(dataDir, 'nope.json')]);
+    const missing = await ezApi(['prices', 'load', '--file', path.join(cli.dataDir(), 'nope.json')]);
     expect(missing.code).to.equal(2);
     expect(missing.output).to.include('cannot read');
   });
