@@ -2,18 +2,15 @@ import { expect } from 'chai';
 import type { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { randomUUID } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createQueues, type QueueSet } from '../../jobs/queues.js';
-import { CONFIG_VERSION_KEY, startGateway } from '../../src/gateway/server.js';
-import { loadConfig } from '../../src/lib/config.js';
+import { type QueueSet } from '../../jobs/queues.js';
+import { CONFIG_VERSION_KEY } from '../../src/gateway/server.js';
 import type { RunningServer } from '../../src/lib/http-server.js';
-import { createLogger } from '../../src/lib/logger.js';
 import { closeRedis, createRedis, waitForRedis } from '../../src/lib/redis.js';
+import { startTestGateway, stopTestGateway } from '../support/test-gateway.js';
 import { publish, seedFeatures, seedGroup, seedKey, seedMaster } from '../support/gateway-fixtures.js';
 import { resetDatabase, testEnv } from '../support/hooks.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
-import { TEST_SECRET } from '../support/sync.js';
 
 /** Polls `check` until it returns a value (not undefined/false) or the deadline passes. */
 async function until<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 5_000): Promise<T> {
@@ -66,18 +63,11 @@ describe('gateway proxy (tools, disconnects, body logs, responses ingress, metri
     await seedGroup({ name: 'x-ban', type: 'openai', base_url: `${mock.url}/v1`, models: ['ban-model'], keys: [upstreamSecrets[2]!] });
     await publish(redis);
 
-    const config = loadConfig({
-      env: { EZ_ENV: 'test', EZ_REDIS_URL: testEnv().redisUrl, EZ_QUEUE_PREFIX: prefix, EZ_LOG_FLUSH_MS: '50' },
-      cwd: tmpdir(),
-    });
-    queues = createQueues(config.redis, prefix, ['logs', 'provider-events']);
-    gateway = await startGateway({ config, secrets: { master: TEST_SECRET }, redis, logger: createLogger({ level: 'silent' }), port: 0, host: '127.0.0.1' });
+    ({ gateway, queues } = await startTestGateway(redis, prefix, ['logs', 'provider-events']));
   });
 
   after(async () => {
-    await gateway?.close();
-    for (const queue of queues?.list() ?? []) await queue.obliterate({ force: true }).catch(() => undefined);
-    await queues?.close();
+    await stopTestGateway(gateway, queues);
     await mock?.close();
     await closeRedis(redis);
   });

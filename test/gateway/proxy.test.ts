@@ -3,19 +3,15 @@ import { expect } from 'chai';
 import type { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { randomUUID } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createQueues, type QueueSet } from '../../jobs/queues.js';
-import { startGateway } from '../../src/gateway/server.js';
-import { loadConfig } from '../../src/lib/config.js';
+import { type QueueSet } from '../../jobs/queues.js';
 import type { RunningServer } from '../../src/lib/http-server.js';
 import { freePort } from '../../src/lib/local-services.js';
-import { createLogger } from '../../src/lib/logger.js';
 import { closeRedis, createRedis, waitForRedis } from '../../src/lib/redis.js';
+import { startTestGateway, stopTestGateway } from '../support/test-gateway.js';
 import { publish, seedBinding, seedFeatures, seedGroup, seedKey, seedMaster } from '../support/gateway-fixtures.js';
 import { resetDatabase, testEnv } from '../support/hooks.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
-import { TEST_SECRET } from '../support/sync.js';
 
 /**
  * The gateway end to end: real Redis snapshot written by the real sync code, official SDKs as
@@ -48,24 +44,11 @@ describe('gateway proxy', function () {
     await seedBinding('team', 'smart', [{ group_id: anthropic.groupId, selector_type: 'exact', selector_value: 'claude-sonnet-4-5' }]);
     await publish(redis);
 
-    const config = loadConfig({
-      env: {
-        EZ_ENV: 'test',
-        EZ_REDIS_URL: testEnv().redisUrl,
-        EZ_QUEUE_PREFIX: prefix,
-        EZ_LOG_FLUSH_MS: '50',
-        EZ_GATEWAY_BODY_LIMIT_BYTES: String(256 * 1024),
-      },
-      cwd: tmpdir(),
-    });
-    queues = createQueues(config.redis, prefix, ['logs']);
-    gateway = await startGateway({ config, secrets: { master: TEST_SECRET }, redis, logger: createLogger({ level: 'silent' }), port: 0, host: '127.0.0.1' });
+    ({ gateway, queues } = await startTestGateway(redis, prefix, ['logs'], { EZ_GATEWAY_BODY_LIMIT_BYTES: String(256 * 1024) }));
   });
 
   after(async () => {
-    await gateway?.close();
-    await queues?.list()[0]?.obliterate({ force: true }).catch(() => undefined);
-    await queues?.close();
+    await stopTestGateway(gateway, queues);
     await mock?.close();
     await closeRedis(redis);
   });

@@ -1,18 +1,14 @@
 import { expect } from 'chai';
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createQueues, type QueueSet } from '../../jobs/queues.js';
-import { startGateway } from '../../src/gateway/server.js';
-import { loadConfig } from '../../src/lib/config.js';
+import { type QueueSet } from '../../jobs/queues.js';
 import type { RunningServer } from '../../src/lib/http-server.js';
-import { createLogger } from '../../src/lib/logger.js';
 import { closeRedis, createRedis, waitForRedis } from '../../src/lib/redis.js';
+import { startTestGateway, stopTestGateway } from '../support/test-gateway.js';
 import { publish, seedGroup, seedKey, seedMaster } from '../support/gateway-fixtures.js';
 import { resetDatabase, testEnv } from '../support/hooks.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
-import { TEST_SECRET } from '../support/sync.js';
 
 /**
  * A provider group's `request_timeout_ms` bounds each attempt as a whole (connect → last body
@@ -70,18 +66,11 @@ describe('gateway: per-attempt request timeout', function () {
     await seedGroup({ name: 'rt-claude', type: 'anthropic', base_url: mock.url, models: ['rt-claude'], keys: ['sk-ant-upstream-rt-0000000000'], extra: bounded });
     await publish(redis);
 
-    const config = loadConfig({
-      env: { EZ_ENV: 'test', EZ_REDIS_URL: testEnv().redisUrl, EZ_QUEUE_PREFIX: prefix, EZ_LOG_FLUSH_MS: '50' },
-      cwd: tmpdir(),
-    });
-    queues = createQueues(config.redis, prefix, ['logs']);
-    gateway = await startGateway({ config, secrets: { master: TEST_SECRET }, redis, logger: createLogger({ level: 'silent' }), port: 0, host: '127.0.0.1' });
+    ({ gateway, queues } = await startTestGateway(redis, prefix, ['logs']));
   });
 
   after(async () => {
-    await gateway?.close();
-    await queues?.list()[0]?.obliterate({ force: true }).catch(() => undefined);
-    await queues?.close();
+    await stopTestGateway(gateway, queues);
     await mock?.close();
     await closeRedis(redis);
   });

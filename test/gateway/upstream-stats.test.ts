@@ -2,21 +2,17 @@ import { expect } from 'chai';
 import type { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { randomUUID } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createQueues, type QueueSet } from '../../jobs/queues.js';
+import { type QueueSet } from '../../jobs/queues.js';
 import { flushUpstreamStats } from '../../src/domain/stats-flush.service.js';
 import { upstreamKeyUsage } from '../../src/gateway/proxy/engine.js';
-import { startGateway } from '../../src/gateway/server.js';
-import { loadConfig } from '../../src/lib/config.js';
 import type { RunningServer } from '../../src/lib/http-server.js';
-import { createLogger } from '../../src/lib/logger.js';
 import { closeRedis, createRedis, waitForRedis } from '../../src/lib/redis.js';
 import { UpstreamStatsKeys } from '../../src/lib/stats-keys.js';
+import { startTestGateway, stopTestGateway } from '../support/test-gateway.js';
 import { publish, seedGroup, seedKey, seedMaster } from '../support/gateway-fixtures.js';
 import { resetDatabase, testEnv } from '../support/hooks.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
-import { TEST_SECRET } from '../support/sync.js';
 
 /** The gateway's per upstream key counters, after real proxied requests, through to the flush. */
 describe('gateway upstream key counters', function () {
@@ -40,15 +36,11 @@ describe('gateway upstream key counters', function () {
     clientKey = (await seedKey(masterId, 'ezk_upstream-stats-client-key-00000')).key;
     ({ apiKeyIds, groupId } = await seedGroup({ name: 'oa', type: 'openai', base_url: `${mock.url}/v1`, models: ['gpt-4o-mini'], keys: ['sk-one-000000000000', 'sk-two-000000000000'] }));
     await publish(redis);
-    const config = loadConfig({ env: { EZ_ENV: 'test', EZ_REDIS_URL: testEnv().redisUrl, EZ_QUEUE_PREFIX: prefix, EZ_LOG_FLUSH_MS: '50' }, cwd: tmpdir() });
-    queues = createQueues(config.redis, prefix, ['logs']);
-    gateway = await startGateway({ config, secrets: { master: TEST_SECRET }, redis, logger: createLogger({ level: 'silent' }), port: 0, host: '127.0.0.1' });
+    ({ gateway, queues } = await startTestGateway(redis, prefix, ['logs']));
   });
 
   after(async () => {
-    await gateway?.close();
-    await queues?.list()[0]?.obliterate({ force: true }).catch(() => undefined);
-    await queues?.close();
+    await stopTestGateway(gateway, queues);
     await mock?.close();
     await closeRedis(redis);
   });
