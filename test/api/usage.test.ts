@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { processLogs } from '../../jobs/logs/processor.js';
 import type { ProcessorContext } from '../../jobs/processor-context.js';
+import type { UsageSums } from '../../src/domain/usage-report.service.js';
 import type { RequestLogRecord } from '../../src/gateway/types.js';
 import { loadConfig } from '../../src/lib/config.js';
 import { createLogger } from '../../src/lib/logger.js';
@@ -19,16 +20,7 @@ import { ADMIN_TOKEN, expectError, expectFieldError, useTestApi } from './helper
  * recomputed here with SQL over the raw request_logs rows of the range the answer names.
  */
 
-interface Sums {
-  requests: number;
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
-  cache_read_tokens: number;
-  cache_write_tokens: number;
-  cost_list_usd: string;
-  cost_actual_usd: string;
-}
+type Sums = UsageSums;
 interface Quota {
   unit: string;
   limit: number;
