@@ -182,7 +182,8 @@ export async function startGateway(deps: GatewayDeps & { port?: number; host?: s
   const proxyDeps: ProxyDeps = {
     replica,
     tokens,
-    digester: new KeyDigester(deps.secrets.master),
+    // Digests of the 10,000 most recent client keys stay in memory (src/lib/key-digest.ts).
+    digester: new KeyDigester(deps.secrets.master, { cacheSize: 10_000 }),
     pools,
     limits,
     health: healthPort(healthStore, log),

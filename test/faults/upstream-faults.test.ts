@@ -277,8 +277,8 @@ describe('fault suite B: upstream faults', function () {
       expect(answer.ms).to.be.below(MARGIN_MS);
       const logged = await row(answer);
       expect(logged).to.include({ status_code: 200, error_code: 'upstream_stream_failed' });
-      // The socket closed under the stream: undici's UND_ERR_SOCKET, classified as a connection error.
-      expect(logged.abort_reason).to.equal('upstream_connect_error');
+      // The socket closed under the stream (undici's UND_ERR_SOCKET after the headers): a cut, by name.
+      expect(logged.abort_reason).to.equal('upstream_connection_closed');
     });
   });
 });

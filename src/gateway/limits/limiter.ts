@@ -12,7 +12,7 @@ import {
   type SpendRequest,
 } from './limit-types.js';
 import { LocalLimiter, longestWait } from './local-limiter.js';
-import type { LuaScript } from './lua-script.js';
+import type { ScriptRunner } from './script-pipeline.js';
 import { admitScript, settleScript } from './scripts.js';
 import { periodKey, spendPlan, spendRefusals, type SpendPlan } from './spend.js';
 import { UsageKeys } from '../../lib/budgets.js';
@@ -37,7 +37,13 @@ export interface LimiterOptions {
    * How settle scripts are sent (default: one call each). The gateway passes its after-response
    * batch so settles of concurrent requests share one pipeline (proxy/after-response-batch.ts).
    */
-  runSettle?: (script: LuaScript, keys: readonly string[], args: ReadonlyArray<string | number>) => Promise<unknown>;
+  runSettle?: ScriptRunner;
+  /**
+   * How admission scripts are sent (default: one call each). The gateway passes a per-turn batch
+   * so admissions that became ready in the same event-loop turn share one write
+   * (limits/script-pipeline.ts); each request still waits only for its own reply.
+   */
+  runAdmit?: ScriptRunner;
 }
 
 export interface Limiter {
@@ -68,7 +74,9 @@ export function createLimiter(redis: Redis, options: LimiterOptions = {}): Limit
   const statsTtl = options.statsTtlSeconds ?? STATS_TTL_SECONDS;
   const failureMode = options.onRedisFailure ?? 'local';
   const onError = options.onError ?? (() => {});
-  const runSettle = options.runSettle ?? ((script: LuaScript, keys: readonly string[], args: ReadonlyArray<string | number>) => script.run(redis, keys, args));
+  const runAlone: ScriptRunner = (script, keys, args) => script.run(redis, keys, args);
+  const runSettle = options.runSettle ?? runAlone;
+  const runAdmit = options.runAdmit ?? runAlone;
   const local = new LocalLimiter();
   // Log members must be unique across every gateway and request, whatever X-Request-ID a client
   // sends (a repeated id must not overwrite an entry and slip past the RPM log).
@@ -105,7 +113,7 @@ export function createLimiter(redis: Redis, options: LimiterOptions = {}): Limit
     }
     let reply: unknown;
     try {
-      reply = await admitScript.run(redis, keys, args);
+      reply = await runAdmit(admitScript, keys, args);
     } catch (err) {
       onError(err, 'admit');
       if (failureMode === 'closed') throw new LimiterUnavailableError({ cause: err });

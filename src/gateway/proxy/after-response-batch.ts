@@ -1,5 +1,6 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { LuaScript } from '../limits/lua-script.js';
+import { queueScripts, settleScripts, type QueuedScript } from '../limits/script-pipeline.js';
 import { UpstreamStatsKeys } from '../../lib/stats-keys.js';
 import type { UpstreamKeyUsage } from './ports.js';
 
@@ -47,14 +48,6 @@ export function queueUpstreamCounters(pipeline: ChainableCommander, prefix: stri
   pipeline.sadd(UpstreamStatsKeys.dirty(prefix), String(entry.apiKeyId));
 }
 
-interface QueuedScript {
-  script: LuaScript;
-  keys: readonly string[];
-  args: ReadonlyArray<string | number>;
-  resolve(value: unknown): void;
-  reject(err: unknown): void;
-}
-
 interface Counters {
   requests: number;
   success: number;
@@ -88,7 +81,7 @@ export function createAfterResponseBatch(redis: Redis, options: AfterResponseBat
     scripts = [];
     counters = new Map();
     const pipeline = redis.pipeline();
-    for (const q of batch) pipeline.evalsha(q.script.sha, q.keys.length, ...q.keys, ...q.args);
+    queueScripts(pipeline, batch);
     for (const [apiKeyId, c] of stats) queueUpstreamCounters(pipeline, prefix, { apiKeyId, ...c }, c.lastUsedMs);
     let replies: Array<[Error | null, unknown]> | null;
     try {
@@ -101,22 +94,7 @@ export function createAfterResponseBatch(redis: Redis, options: AfterResponseBat
     let countersFailed: Error | undefined;
     for (let i = batch.length; i < (replies?.length ?? 0); i++) countersFailed ??= replies?.[i]?.[0] ?? undefined;
     if (countersFailed) onError(countersFailed);
-    await Promise.all(
-      batch.map(async (q, i) => {
-        const [err, reply] = replies?.[i] ?? [new Error('no reply in the pipeline'), undefined];
-        if (!err) return q.resolve(reply);
-        // NOSCRIPT (Redis restarted or SCRIPT FLUSH): run it alone, which loads the script again.
-        if (err.message.includes('NOSCRIPT')) {
-          try {
-            q.resolve(await q.script.run(redis, q.keys, q.args));
-          } catch (retryErr) {
-            q.reject(retryErr);
-          }
-          return;
-        }
-        q.reject(err);
-      }),
-    );
+    await settleScripts(redis, batch, replies);
   }
 
   return {

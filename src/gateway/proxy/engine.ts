@@ -28,7 +28,7 @@ import type { AdmitResult, AttemptOutcome, HealthPort, LimitsPort, MetricsPort, 
 import { estimateSpend, NO_COST, requestCost, requestedOutputTokens } from './pricing.js';
 import { requestBodyForLog } from './request-body-log.js';
 import { responsesIngress } from './responses-ingress.js';
-import { classifyTransportError, RequestTimeoutError, type TransportFailure, type UpstreamPools } from './upstream-pool.js';
+import { classifyBodyError, classifyTransportError, RequestTimeoutError, type TransportFailure, type UpstreamPools } from './upstream-pool.js';
 
 /**
  * The proxy request flow of DESIGN §6, for every client dialect: key → checks → model → binding →
@@ -565,6 +565,7 @@ function transportOutcome(failure: TransportFailure): AttemptOutcome {
     case 'request_timeout':
       return 'timeout';
     case 'connect_error':
+    case 'connection_closed':
       return 'connect_error';
     case 'aborted':
       return 'aborted';
@@ -590,6 +591,7 @@ const TRANSPORT_MESSAGES: Record<TransportFailure, string> = {
   idle_timeout: 'The upstream provider stopped sending its answer (idle_timeout)',
   request_timeout: 'The upstream provider did not finish its answer within the request timeout (request_timeout)',
   connect_error: 'The upstream provider could not be reached or closed the connection (connect_error)',
+  connection_closed: 'The upstream provider closed the connection before finishing its answer (connection_closed)',
   refused_address: 'The upstream address is not allowed (refused_address)',
   aborted: 'The upstream call was aborted',
   other: 'The upstream provider failed to answer',
@@ -648,7 +650,7 @@ async function relayJson(
   } catch (err) {
     // Headers came, then the body stalled or broke: nothing reached the client yet, so it gets a
     // 504/502 naming the reason (a client abort stays as it is).
-    const failure = err instanceof GatewayError ? undefined : classifyTransportError(err);
+    const failure = err instanceof GatewayError ? undefined : classifyBodyError(err);
     throw failure && failure !== 'aborted' ? transportError(failure) : err;
   } finally {
     outcome.upstreamMs += performance.now() - sentAt;
@@ -726,7 +728,7 @@ async function relayStream(
     }
   } catch (err) {
     if (!signal.aborted) {
-      const failure = classifyTransportError(err);
+      const failure = classifyBodyError(err);
       outcome.abortReason = `upstream_${failure}`;
       outcome.errorCode = 'upstream_stream_failed';
       outcome.errorMessage = failure === 'request_timeout' ? 'The upstream stream ran past the request timeout (request_timeout)' : 'The upstream stream failed after it had started';

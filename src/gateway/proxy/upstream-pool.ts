@@ -78,7 +78,17 @@ export class UpstreamPools {
 }
 
 /** Why an upstream call failed (before a response arrived, or while its body was read). */
-export type TransportFailure = 'connect_timeout' | 'connect_error' | 'first_byte_timeout' | 'idle_timeout' | 'request_timeout' | 'aborted' | 'refused_address' | 'other';
+export type TransportFailure =
+  | 'connect_timeout'
+  | 'connect_error'
+  | 'first_byte_timeout'
+  | 'idle_timeout'
+  | 'request_timeout'
+  | 'aborted'
+  | 'refused_address'
+  /** The upstream closed (or reset) the connection after its response headers, mid-body. */
+  | 'connection_closed'
+  | 'other';
 
 /**
  * The reason an attempt's own time bound (the group's `request_timeout_ms`, or what is left of the
@@ -107,6 +117,15 @@ export function classifyTransportError(err: unknown): TransportFailure {
   }
   if ((err as { name?: string } | undefined)?.name === 'AbortError') return 'aborted';
   return 'other';
+}
+
+/**
+ * A failure while reading a response body, after its headers came: a closed or reset socket is
+ * then the upstream cutting its answer short, not a connection that could not be made.
+ */
+export function classifyBodyError(err: unknown): TransportFailure {
+  const failure = classifyTransportError(err);
+  return failure === 'connect_error' ? 'connection_closed' : failure;
 }
 
 export type UpstreamResponse = Dispatcher.ResponseData;
