@@ -83,6 +83,15 @@ export function breakerAttempt(
   return { state: s, allowed: true };
 }
 
+/**
+ * The probe's request ended without a verdict (the client left before the upstream answered): the
+ * probe is free again at once instead of after probeTimeoutMs.
+ */
+export function breakerRelease(state: BreakerState, nowMs: number): BreakerState {
+  const s = breakerAt(state, nowMs);
+  return s.kind === 'half_open' && s.probeSinceMs !== null ? { ...s, probeSinceMs: null } : s;
+}
+
 /** Records the outcome of a request sent to this key. */
 export function breakerResult(
   state: BreakerState,

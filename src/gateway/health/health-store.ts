@@ -17,6 +17,8 @@ export interface HealthStore {
    * is half-open and another request already holds the one probe (pick another key).
    */
   tryAcquire(keyId: number, nowMs?: number): boolean;
+  /** A claimed probe ended without a verdict (client abort): free it now. Local, like the claim. */
+  release(keyId: number, nowMs?: number): void;
   /** Records an outcome for the breaker (see classifyUpstream: only `success`/`failure` belong here). */
   record(keyId: number, ok: boolean, nowMs?: number): void;
   /** Keeps the key out of rotation for `ms` (an upstream 429's Retry-After). */

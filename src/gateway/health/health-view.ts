@@ -4,6 +4,7 @@ import {
   breakerAllows,
   breakerAt,
   breakerAttempt,
+  breakerRelease,
   breakerResult,
   type BreakerConfig,
   type BreakerKind,
@@ -91,6 +92,12 @@ export class HealthView {
     const { state, allowed } = breakerAttempt(e.breaker, nowMs, this.config);
     e.breaker = state;
     return allowed;
+  }
+
+  /** Frees a claimed half-open probe that ended without a verdict (nothing to share). */
+  release(keyId: number, nowMs: number): void {
+    const e = this.entries.get(keyId);
+    if (e) e.breaker = breakerRelease(e.breaker, nowMs);
   }
 
   /** Records an outcome; returns the change to share when the breaker opened or closed. */

@@ -32,6 +32,10 @@ export class MemoryHealthStore implements HealthStore {
     return this.view.tryAcquire(keyId, nowMs);
   }
 
+  release(keyId: number, nowMs = this.clock()): void {
+    this.view.release(keyId, nowMs);
+  }
+
   record(keyId: number, ok: boolean, nowMs = this.clock()): void {
     const change = this.view.record(keyId, ok, nowMs);
     if (change) this.changed(change, true);

@@ -466,6 +466,8 @@ async function forward(deps: ProxyDeps, route: ProxyRoute, request: ProxyRequest
         outcome.upstreamMs += performance.now() - sentAt;
         if (signal.aborted) {
           call.outcome = 'aborted';
+          // No verdict on the key: a half-open probe it held is free for the next request.
+          deps.health.release(provider.id, deps.now());
           return;
         }
         let failure = classifyTransportError(err);

@@ -26,6 +26,8 @@ export interface HealthPort {
    * out for other reasons (cool-down, ban, open breaker) stay a last resort: true.
    */
   acquire(apiKeyId: number, nowMs: number): boolean;
+  /** The request sent to a key ended without a verdict (the client left first): frees a claimed probe. */
+  release(apiKeyId: number, nowMs: number): void;
   recordSuccess(apiKeyId: number, nowMs: number): void;
   recordFailure(apiKeyId: number, nowMs: number): void;
   /** 429 with Retry-After: keep the key out for that long. */

@@ -36,6 +36,7 @@ export function healthPort(store: HealthStore, log: Logger): HealthPort {
     // tryAcquire claims a free half-open probe; when it refuses, only a half-open breaker (probe
     // already out) means "skip": cooling, banned and open keys remain the planner's last resort.
     acquire: (id, nowMs) => store.tryAcquire(id, nowMs) || store.inspect(id, nowMs).breaker !== 'half_open',
+    release: (id, nowMs) => store.release(id, nowMs),
     recordSuccess: (id, nowMs) => store.record(id, true, nowMs),
     recordFailure: (id, nowMs) => store.record(id, false, nowMs),
     coolDown: (id, untilMs) => void store.coolDown(id, Math.max(0, untilMs - Date.now())).catch(report('cool down')),

@@ -56,6 +56,19 @@ describe('HealthPort.acquire (half-open probing)', () => {
     expect(sut.acquire(1, now + 5_000)).to.equal(true);
   });
 
+  it('a probe whose client left before an answer is freed at once', () => {
+    openBreaker();
+    now += 1_000;
+    expect(sut.acquire(1, now)).to.equal(true);
+    expect(sut.acquire(1, now + 10)).to.equal(false);
+    sut.release(1, now + 20);
+    expect(store.inspect(1, now + 20).breaker).to.equal('half_open');
+    expect(sut.acquire(1, now + 30)).to.equal(true); // the next request probes
+    expect(sut.acquire(1, now + 30)).to.equal(false);
+    sut.release(2, now); // a key with no history: nothing to free, nothing created
+    expect(sut.acquire(2, now)).to.equal(true);
+  });
+
   it('keys out for other reasons stay a last resort (the planner puts them last)', async () => {
     openBreaker();
     expect(sut.acquire(1, now + 10)).to.equal(true); // open, not probing: nothing to claim
