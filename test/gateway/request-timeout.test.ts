@@ -194,6 +194,26 @@ describe('gateway: per-attempt request timeout', function () {
     });
   });
 
+  describe('a client that leaves while a non-stream body is read', () => {
+    it('is logged 499 client_disconnected (not a 502 of the upstream), and the upstream is closed', async () => {
+      mock.faults.push({ kind: 'headers-then-hang' });
+      const requestId = `rt-${randomUUID()}`;
+      const controller = new AbortController();
+      const pending = fetch(`${gateway.url}/v1/chat/completions`, {
+        method: 'POST',
+        signal: controller.signal,
+        body: JSON.stringify({ model: 'rt-none', messages: [{ role: 'user', content: 'hi' }] }),
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${clientKey}`, 'x-request-id': requestId },
+      }).catch((err: unknown) => err);
+      for (let i = 0; i < 100 && mock.requests.length === 0; i++) await sleep(20);
+      await sleep(100); // the upstream's headers are in; the gateway waits on the body
+      controller.abort();
+      expect(await pending).to.be.instanceOf(Error);
+      await upstreamClosed(0);
+      expect(await logRecord(requestId)).to.include({ status_code: 499, abort_reason: 'client_disconnected' });
+    });
+  });
+
   describe('unaffected answers', () => {
     it('an answer inside request_ms arrives complete', async () => {
       const answer = await chat('rt-fast', true);

@@ -16,6 +16,7 @@ import { upstreamHeaders } from '../providers/headers.js';
 import { ProviderConfigError } from '../providers/adapter.js';
 import { createSseParser } from '../sse.js';
 import { estimateTokens } from '../translate/usage.js';
+import { AggregateStreamError, aggregatorFor } from '../translate/aggregate.js';
 import { parseModelRef } from '../routing/model-ref.js';
 import { findBinding, planAttempts, type Attempt } from '../routing/plan.js';
 import { publicModelLabel } from '../metrics.js';
@@ -445,10 +446,11 @@ async function forward(deps: ProxyDeps, route: ProxyRoute, request: ProxyRequest
     outcome.calls.push(call);
     // The attempt's own bound: the group's request timeout, capped by what is left of the overall
     // deadline. One timer, armed only when the bound can cut something the existing timeouts do not:
-    // a group bound, or a stream (a non-stream answer's wait for headers is already capped below).
+    // a group bound, or a stream read (the client's or an always-streaming upstream's; a non-stream
+    // answer's wait for headers is already capped below).
     const leftMs = deadline - attemptStarted;
     const groupMs = provider.timeouts.request_ms;
-    const bound = groupMs !== null || input.stream ? boundAttempt(signal, Math.max(1, Math.min(leftMs, groupMs ?? Infinity))) : undefined;
+    const bound = groupMs !== null || input.stream || adapter.alwaysStreams ? boundAttempt(signal, Math.max(1, Math.min(leftMs, groupMs ?? Infinity))) : undefined;
     try {
       let upstream;
       try {
@@ -492,10 +494,7 @@ async function forward(deps: ProxyDeps, route: ProxyRoute, request: ProxyRequest
         };
         const upstreamStreams = input.stream || adapter.alwaysStreams;
         if (input.stream) await relayStream(deps, request, bridge, adapter.unwrapEvent, upstream.body, ctx, outcome, signal);
-        else if (upstreamStreams) {
-          outcome.upstreamMs += performance.now() - sentAt;
-          await relayAggregated(upstream.body);
-        }
+        else if (upstreamStreams) await relayAggregated(deps, res, route.op, bridge, adapter.unwrapEvent, upstream.body, ctx, outcome, sentAt, signal);
         else await relayJson(deps, res, bridge, adapter.unwrapEvent, upstream.body, upstream.headers, ctx, outcome, sentAt);
         return;
       }
@@ -650,8 +649,10 @@ async function relayJson(
       chunks.push(chunk);
     }
   } catch (err) {
+    // The client left while the body was read: nothing to answer; the row says 499.
+    if (outcome.abortReason === 'client_disconnected') return;
     // Headers came, then the body stalled or broke: nothing reached the client yet, so it gets a
-    // 504/502 naming the reason (a client abort stays as it is).
+    // 504/502 naming the reason.
     const failure = err instanceof GatewayError ? undefined : classifyBodyError(err);
     throw failure && failure !== 'aborted' ? transportError(failure) : err;
   } finally {
@@ -754,12 +755,82 @@ async function relayStream(
 }
 
 /**
- * An upstream that always streams (Codex) for a client that did not ask to. Aggregating such a
- * stream into one JSON answer is not built yet: the client is told to ask for a stream.
+ * An upstream that always streams (Codex) for a client that did not ask to: the upstream events go
+ * through the translator a streaming client's would, and the client-format events it writes are
+ * folded into the one JSON answer of the client's format (translate/aggregate.ts). Nothing reaches
+ * the client before the stream ended complete: an error event or an early end is a 502 in the
+ * client's format, never a half answer. The body is bounded and timed like relayJson's.
  */
-async function relayAggregated(body: AsyncIterable<Buffer> & { destroy?(err?: Error): void }): Promise<never> {
-  body.destroy?.();
-  throw new GatewayError('invalid_request', 'This model is only available as a stream; send `stream: true`', { param: 'stream' });
+async function relayAggregated(
+  deps: ProxyDeps,
+  res: ServerResponse,
+  op: Operation,
+  bridge: Bridge,
+  unwrap: ((payload: Record<string, unknown>) => Record<string, unknown>) | undefined,
+  body: AsyncIterable<Buffer> & { destroy?(err?: Error): void },
+  ctx: BridgeResponseContext,
+  outcome: Outcome,
+  sentAt: number,
+  signal: AbortSignal,
+): Promise<void> {
+  const aggregator = aggregatorFor(bridge.clientFormat, op);
+  if (!aggregator) {
+    body.destroy?.();
+    outcome.upstreamMs += performance.now() - sentAt;
+    throw gatewayErrors.upstreamFailed(`The upstream answers ${op} only as a stream, which cannot be aggregated`);
+  }
+  // Every non-stream answer carries usage, so the translator is asked for it (OpenAI include_usage).
+  const translator = bridge.stream({ ...ctx, clientWantsUsage: true });
+  const upstreamEvents = createSseParser();
+  const clientEvents = createSseParser();
+  const fold = (text: string) => {
+    if (text) for (const event of clientEvents.push(text)) aggregator.push(event);
+  };
+  const feed = (events: ReturnType<typeof upstreamEvents.push>) => {
+    for (const event of events) {
+      let e = event;
+      if (unwrap && e.data && e.data !== '[DONE]') {
+        const parsed = safeJson(e.data);
+        if (typeof parsed === 'object' && parsed !== null) e = { ...e, data: JSON.stringify(unwrap(parsed as Record<string, unknown>)) };
+      }
+      fold(translator.push(e));
+    }
+  };
+  let answer: Record<string, unknown>;
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      size += chunk.length;
+      if (size > deps.limitsConfig.maxUpstreamBodyBytes) throw gatewayErrors.upstreamFailed('The upstream response is too large');
+      feed(upstreamEvents.push(chunk));
+    }
+    feed(upstreamEvents.end());
+    fold(translator.end());
+    for (const event of clientEvents.end()) aggregator.push(event);
+    answer = aggregator.finish();
+  } catch (err) {
+    // The client left (its close aborted the upstream body): nobody to answer, nothing billed (499).
+    if (signal.aborted) return;
+    if (err instanceof AggregateStreamError) {
+      throw gatewayErrors.upstreamFailed(err.fromUpstream ? `The upstream provider failed: ${redactString(err.message)}` : err.message);
+    }
+    // As relayJson: a stalled or broken body is a 504/502 naming the reason; a client abort stays as it is.
+    const failure = err instanceof GatewayError ? undefined : classifyBodyError(err);
+    throw failure && failure !== 'aborted' ? transportError(failure) : err;
+  } finally {
+    outcome.upstreamMs += performance.now() - sentAt;
+  }
+  const usage = translator.usage();
+  // Without upstream usage, bill as a stream would: the prompt estimate plus the delivered text.
+  outcome.usage = usage ?? { prompt_tokens: outcome.promptEstimate, completion_tokens: estimateTokens(translator.deliveredText()), cache_read_tokens: 0, cache_write_tokens: 0 };
+  outcome.usageSource = usage ? 'upstream' : 'estimated';
+  outcome.billed = true;
+  outcome.status = 200;
+  const out = JSON.stringify(answer);
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
+  res.end(out);
+  const answeredAt = deps.now();
+  outcome.ttftMs = answeredAt - (outcome.ttftMs ?? answeredAt);
 }
 
 function logRecord(

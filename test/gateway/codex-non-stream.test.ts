@@ -1,0 +1,221 @@
+import { expect } from 'chai';
+import type { Redis } from 'ioredis';
+import OpenAI from 'openai';
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type QueueSet } from '../../jobs/queues.js';
+import type { RunningServer } from '../../src/lib/http-server.js';
+import { closeRedis, createRedis, waitForRedis } from '../../src/lib/redis.js';
+import { startTestGateway, stopTestGateway } from '../support/test-gateway.js';
+import { publish, seedGroup, seedKey, seedMaster } from '../support/gateway-fixtures.js';
+import { resetDatabase, testEnv } from '../support/hooks.js';
+
+/**
+ * A Codex upstream (which only ever streams) serving a client that did not ask to stream
+ * (docs/gateway.md "Always-streaming upstreams"): the gateway reads the SSE through the streaming
+ * translator and answers one JSON body in the client's format. The mock streams the way the
+ * ChatGPT backend does with `store: false`: items in `response.output_item.done`, then a
+ * `response.completed` whose `output` is empty.
+ */
+
+type Scenario = 'answer' | 'error' | 'cut' | 'hang';
+
+interface CodexMock {
+  url: string;
+  scenario: Scenario;
+  requests: Array<{ path: string; headers: http.IncomingHttpHeaders; json: Record<string, unknown>; closed: Promise<void> }>;
+  close(): Promise<void>;
+}
+
+const USAGE = { input_tokens: 21, input_tokens_details: { cached_tokens: 5 }, output_tokens: 13, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 34 };
+const TEXT = 'Checking the weather in Paris.';
+const ARGS = '{"city":"Paris","unit":"celsius"}';
+
+async function startCodexMock(): Promise<CodexMock> {
+  const sockets = new Set<Socket>();
+  const state: Pick<CodexMock, 'scenario' | 'requests'> = { scenario: 'answer', requests: [] };
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const json = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
+      const closed = new Promise<void>((resolve) => res.on('close', () => resolve()));
+      state.requests.push({ path: req.url ?? '', headers: req.headers, json, closed });
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      let seq = 0;
+      const send = (type: string, data: Record<string, unknown>) => {
+        const text = `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...data })}\n\n`;
+        // Each event in two writes: the gateway must reassemble events cut anywhere.
+        const cut = Math.floor(text.length / 2);
+        res.write(text.slice(0, cut));
+        res.write(text.slice(cut));
+      };
+      const response = (status: string, usage: unknown) => ({ id: 'resp_codex_1', object: 'response', created_at: 1_760_000_000, status, model: json.model, output: [], usage, store: false });
+      const message = { id: 'msg_codex_1', type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: TEXT, annotations: [] }] };
+      const call = { id: 'fc_codex_1', type: 'function_call', status: 'completed', call_id: 'call_codex_1', name: 'get_weather', arguments: ARGS };
+
+      send('response.created', { response: response('in_progress', null) });
+      send('response.output_item.added', { output_index: 0, item: { ...message, status: 'in_progress', content: [] } });
+      for (const piece of ['Checking the ', 'weather ', 'in Paris.']) send('response.output_text.delta', { item_id: 'msg_codex_1', output_index: 0, content_index: 0, delta: piece });
+      if (state.scenario === 'hang') return; // never ends: only the client's disconnect can stop it
+      if (state.scenario === 'error') {
+        send('error', { code: 'server_error', message: 'Codex backend exploded', param: null });
+        return void res.end();
+      }
+      if (state.scenario === 'cut') return void res.end(); // ends cleanly, without response.completed
+      send('response.output_item.done', { output_index: 0, item: message });
+      send('response.output_item.added', { output_index: 1, item: { ...call, status: 'in_progress', arguments: '' } });
+      send('response.function_call_arguments.delta', { item_id: 'fc_codex_1', output_index: 1, delta: ARGS.slice(0, 10) });
+      send('response.function_call_arguments.delta', { item_id: 'fc_codex_1', output_index: 1, delta: ARGS.slice(10) });
+      send('response.output_item.done', { output_index: 1, item: call });
+      send('response.completed', { response: response('completed', USAGE) });
+      res.end();
+    });
+  });
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return Object.assign(state, {
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  });
+}
+
+/** Polls `check` until it returns a value or the deadline passes. */
+async function until<T>(check: () => Promise<T | undefined>, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}
+
+describe('Codex upstream, non-stream clients', function () {
+  this.timeout(30_000);
+  let mock: CodexMock;
+  let redis: Redis;
+  let gateway: RunningServer;
+  let queues: QueueSet;
+  let clientKey: string;
+  const prefix = `ez-codex-${randomUUID().slice(0, 8)}`;
+  const ACCESS_TOKEN = 'codex-access-token-0000000000000000';
+
+  before(async () => {
+    await resetDatabase();
+    mock = await startCodexMock();
+    redis = createRedis({ url: testEnv().redisUrl, defaulted: false }, 'worker', 'codex-non-stream-test');
+    await waitForRedis(redis);
+    await redis.flushdb();
+    const masterId = await seedMaster('codex-user');
+    clientKey = (await seedKey(masterId, 'ezk_codex-non-stream-client-0000000')).key;
+    await seedGroup({ name: 'cx', type: 'codex', base_url: `${mock.url}/backend-api/codex`, models: ['gpt-5-codex'], keys: [ACCESS_TOKEN] });
+    await publish(redis);
+    ({ gateway, queues } = await startTestGateway(redis, prefix, ['logs']));
+  });
+
+  after(async () => {
+    await stopTestGateway(gateway, queues);
+    await mock?.close();
+    await closeRedis(redis);
+  });
+
+  beforeEach(() => {
+    mock.requests.length = 0;
+    mock.scenario = 'answer';
+  });
+
+  const openai = () => new OpenAI({ apiKey: clientKey, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+
+  async function logRecord(requestId: string): Promise<Record<string, unknown>> {
+    return until(async () => {
+      const jobs = await queues.get('logs').getJobs(['waiting', 'delayed', 'active', 'completed']);
+      for (const job of jobs) {
+        const found = (job.data as { records: Array<Record<string, unknown>> }).records.find((r) => r.request_id === requestId);
+        if (found) return found;
+      }
+      return undefined;
+    });
+  }
+
+  it('answers responses.create without stream with one whole response: text, tool call and usage', async () => {
+    const requestId = `codex-ok-${randomUUID()}`;
+    const response = await openai().responses.create({ model: 'gpt-5-codex', input: 'weather in Paris?' }, { headers: { 'x-request-id': requestId } });
+
+    expect(response).to.include({ id: 'resp_codex_1', object: 'response', status: 'completed' });
+    expect(response.output_text).to.equal(TEXT);
+    expect(response.output.map((item) => item.type)).to.deep.equal(['message', 'function_call']);
+    const call = response.output[1] as OpenAI.Responses.ResponseFunctionToolCall;
+    expect(call).to.include({ name: 'get_weather', call_id: 'call_codex_1' });
+    expect(JSON.parse(call.arguments)).to.deep.equal({ city: 'Paris', unit: 'celsius' });
+    expect(response.usage).to.deep.include({ input_tokens: 21, output_tokens: 13, total_tokens: 34 });
+
+    // The upstream was asked to stream (Codex only streams), with the client's key never sent on.
+    const seen = mock.requests[0]!;
+    expect(seen.path).to.equal('/backend-api/codex/responses');
+    expect(seen.json).to.include({ model: 'gpt-5-codex', stream: true, store: false });
+    expect(seen.headers.authorization).to.equal(`Bearer ${ACCESS_TOKEN}`);
+    expect(JSON.stringify(seen.headers)).to.not.include(clientKey);
+
+    const record = await logRecord(requestId);
+    expect(record).to.include({ status_code: 200, stream: false, format_in: 'openai', usage_source: 'upstream', prompt_tokens: 21, completion_tokens: 13, cache_read_tokens: 5, error_code: null });
+  });
+
+  it('an error event mid-stream fails the request with 502 and the upstream message, not a half answer', async () => {
+    mock.scenario = 'error';
+    const requestId = `codex-error-${randomUUID()}`;
+    let caught: unknown;
+    try {
+      await openai().responses.create({ model: 'gpt-5-codex', input: 'hi' }, { headers: { 'x-request-id': requestId } });
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).to.be.instanceOf(OpenAI.APIError);
+    const error = caught as InstanceType<typeof OpenAI.APIError>;
+    expect(error.status).to.equal(502);
+    expect(error.message).to.include('Codex backend exploded');
+    const record = await logRecord(requestId);
+    expect(record).to.include({ status_code: 502, error_code: 'upstream_error', prompt_tokens: 0, completion_tokens: 0 });
+  });
+
+  it('a stream that ends before response.completed is a 502, not a half answer', async () => {
+    mock.scenario = 'cut';
+    const res = await fetch(`${gateway.url}/v1/responses`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${clientKey}` },
+      body: JSON.stringify({ model: 'gpt-5-codex', input: 'hi' }),
+    });
+    expect(res.status).to.equal(502);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect(body.error.message).to.match(/ended before the answer was complete/);
+    expect(JSON.stringify(body)).to.not.include('Checking the');
+  });
+
+  it('a client that leaves while the stream is being aggregated aborts the upstream', async () => {
+    mock.scenario = 'hang';
+    const requestId = `codex-leave-${randomUUID()}`;
+    const controller = new AbortController();
+    const pending = fetch(`${gateway.url}/v1/responses`, {
+      method: 'POST',
+      signal: controller.signal,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${clientKey}`, 'x-request-id': requestId },
+      body: JSON.stringify({ model: 'gpt-5-codex', input: 'hi' }),
+    }).catch((err: unknown) => err);
+    const seen = await until(async () => mock.requests[0]);
+    controller.abort();
+    expect(await pending).to.be.instanceOf(Error);
+    const closedInTime = await Promise.race([seen.closed.then(() => true), sleep(5_000).then(() => false)]);
+    expect(closedInTime, 'the upstream connection was closed').to.equal(true);
+    const record = await logRecord(requestId);
+    expect(record).to.include({ status_code: 499, abort_reason: 'client_disconnected', prompt_tokens: 0, completion_tokens: 0 });
+  });
+});
