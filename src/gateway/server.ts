@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { Config } from '../lib/config.js';
+import { clientErrorHandler, serverTimeouts, type ClientErrorKind } from '../lib/client-error.js';
 import { listen, type RunningServer } from '../lib/http-server.js';
 import { KeyDigester } from '../lib/key-digest.js';
 import type { Logger } from '../lib/logger.js';
@@ -16,7 +17,7 @@ import { UpstreamPools } from './proxy/upstream-pool.js';
 import { createAfterResponseBatch } from './proxy/after-response-batch.js';
 import { healthPort, limitsPort, providerEventsPort, upstreamStatsPort } from './proxy/wiring.js';
 import { createQueues } from '../../jobs/queues.js';
-import { formatForPath, gatewayErrors, GatewayError, renderError, toGatewayError, type ClientFormat } from './errors.js';
+import { formatForPath, gatewayErrors, GatewayError, renderError, toGatewayError, type ClientFormat, type GatewayErrorCode } from './errors.js';
 import { requestIdFrom, sendJson, sendText } from './http.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { Router, type Params } from './router.js';
@@ -200,7 +201,7 @@ export async function startGateway(deps: GatewayDeps & { port?: number; host?: s
       connectTimeoutMs: 5_000,
       firstByteTimeoutMs: 60_000,
       idleTimeoutMs: 60_000,
-      requestTimeoutMs: 10 * 60_000,
+      requestTimeoutMs: config.http.gatewayDeadlineMs,
       maxUpstreamBodyBytes: 64 * 1024 * 1024,
     },
     now: Date.now,
@@ -268,16 +269,22 @@ export async function startGateway(deps: GatewayDeps & { port?: number; host?: s
     }
   };
 
-  const server = createServer((req, res) => {
+  const server = createServer({ ...serverTimeouts(config.http), keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS }, (req, res) => {
     dispatch(req, res).catch((err: unknown) => {
       log.error({ err }, 'unhandled gateway error');
       if (!res.headersSent) sendJson(res, 500, renderError(toGatewayError(err), formatForPath(req.url ?? '/')).body);
       else res.destroy();
     });
   });
-  server.requestTimeout = config.http.requestTimeoutMs;
-  server.headersTimeout = Math.min(config.http.headersTimeoutMs, config.http.requestTimeoutMs);
-  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  // Requests node's parser refuses or that arrive too slowly: JSON in the OpenAI shape, the one
+  // for unknown formats (no path was parsed). docs/http-edge.md
+  const clientErrorCodes: Record<ClientErrorKind, GatewayErrorCode> = {
+    malformed: 'invalid_request',
+    headers_too_large: 'invalid_request',
+    chunk_extensions_too_large: 'payload_too_large',
+    timeout: 'request_timeout',
+  };
+  server.on('clientError', clientErrorHandler(log, (reply) => renderError(new GatewayError(clientErrorCodes[reply.kind], reply.message), 'openai').body));
 
   const running = await listen(server, deps.port ?? config.gatewayPort, deps.host ?? config.host);
   let closed: Promise<void> | undefined;

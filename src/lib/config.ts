@@ -77,6 +77,7 @@ export const rawConfigSchema = z.object({
   EZ_OAUTH_CLIENT_SECRET_ANTIGRAVITY: optionalString,
   EZ_API_BODY_LIMIT_BYTES: positiveInt.default(1_048_576),
   EZ_GATEWAY_BODY_LIMIT_BYTES: positiveInt.default(20_971_520),
+  EZ_GATEWAY_REQUEST_DEADLINE_MS: z.coerce.number().int().min(1_000).default(600_000),
   EZ_REQUEST_TIMEOUT_MS: positiveInt.default(30_000),
   EZ_HEADERS_TIMEOUT_MS: positiveInt.default(10_000),
   EZ_SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
@@ -138,6 +139,8 @@ export interface Config {
   http: {
     apiBodyLimitBytes: number;
     gatewayBodyLimitBytes: number;
+    /** Overall deadline of one proxied request, streams included (docs/http-edge.md). */
+    gatewayDeadlineMs: number;
     requestTimeoutMs: number;
     headersTimeoutMs: number;
     shutdownTimeoutMs: number;
@@ -279,6 +282,7 @@ export function loadConfig(options: { env?: NodeJS.ProcessEnv; cwd?: string } = 
     http: {
       apiBodyLimitBytes: raw.EZ_API_BODY_LIMIT_BYTES,
       gatewayBodyLimitBytes: raw.EZ_GATEWAY_BODY_LIMIT_BYTES,
+      gatewayDeadlineMs: raw.EZ_GATEWAY_REQUEST_DEADLINE_MS,
       requestTimeoutMs: raw.EZ_REQUEST_TIMEOUT_MS,
       headersTimeoutMs: raw.EZ_HEADERS_TIMEOUT_MS,
       shutdownTimeoutMs: raw.EZ_SHUTDOWN_TIMEOUT_MS,
