@@ -36,8 +36,8 @@ const GATEWAY_BODY_LIMIT = 1_048_576;
 const API_BODY_LIMIT = 262_144;
 const HEADERS_TIMEOUT_MS = 2_000;
 const REQUEST_TIMEOUT_MS = 4_000;
-/** node:http checks header/request timeouts on this interval (server.connectionsCheckingInterval default). */
-const NODE_TIMEOUT_CHECK_MS = 30_000;
+/** Both servers check header/request timeouts every min(1 s, headersTimeout/2) (src/lib/client-error.ts; node's default is 30 s). */
+const NODE_TIMEOUT_CHECK_MS = 1_000;
 const SLOW_CLIENTS = 20;
 const LOAD_WORKERS = 4;
 const LOAD_PAUSE_MS = 10;
