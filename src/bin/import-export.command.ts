@@ -22,20 +22,22 @@ import { buildInfo } from '../lib/version.js';
 
 export const IMPORT_USAGE = `Usage: ez-api import FILE [--dry-run] [--conflict skip|overwrite] [--include-bindings] [--json]
 
-Imports providers, masters, child keys (and with --include-bindings, bindings) from an
-exporter-format 1.0.0 JSON file, in one transaction. Needs EZ_PG_DSN and the deployment's EZ_SECRET.
+Imports providers, masters, child keys, registry models (and with --include-bindings, bindings)
+from an exporter-format 1.0.0 or 1.1.0 JSON file, in one transaction. Needs EZ_PG_DSN and the
+deployment's EZ_SECRET.
 
   --dry-run            do everything, then roll back: same counts and warnings, nothing written
-  --conflict POLICY    what to do with existing groups/masters (by name) and keys (by digest):
-                       skip (default) leaves them untouched, overwrite updates them in place
+  --conflict POLICY    what to do with existing groups/masters/models (by name) and keys (by digest):
+                       skip (default) leaves them untouched, overwrite updates in place the
+                       fields the file gives (fields it leaves out keep their values)
   --include-bindings   also import bindings (off by default)
   --json               print the summary as JSON
 `;
 
 export const EXPORT_USAGE = `Usage: ez-api export [--out FILE]
 
-Writes providers, masters, child keys and bindings as an exporter-format 1.0.0 JSON document
-to stdout, or to FILE (created with mode 0600). Upstream secrets and master keys are not exported;
+Writes providers, masters, child keys, bindings and the model registry as an exporter-format
+1.1.0 JSON document to stdout, or to FILE (created with mode 0600). Upstream secrets and master keys are not exported;
 child keys are exported as digests, usable again under the same EZ_SECRET.
 `;
 
@@ -92,6 +94,7 @@ const ENTITY_LABELS: Record<EntityKind, string> = {
   keys: 'child keys',
   namespaces: 'namespaces',
   bindings: 'bindings',
+  models: 'models',
 };
 
 /** The readable summary (stdout). Master keys appear here once, as in a creation response. */
@@ -246,7 +249,7 @@ export async function exportCommand(argv: string[], io: Io = stdio): Promise<num
       await writeFile(args.out, json, { mode: 0o600 });
       const d = doc.data;
       await io.err(
-        `ez-api export: wrote ${args.out}: ${d.providers.length} provider(s), ${d.masters.length} master(s), ${d.keys.length} key(s), ${d.bindings.length} binding(s)\n`,
+        `ez-api export: wrote ${args.out}: ${d.providers.length} provider(s), ${d.masters.length} master(s), ${d.keys.length} key(s), ${d.bindings.length} binding(s), ${d.models.length} model(s)\n`,
       );
       for (const w of doc.warnings) await io.err(`  - ${w}\n`);
     } else {

@@ -3,6 +3,7 @@ import type { ApiKeyStatus } from './api-keys.repository.js';
 import type { BindingStatus } from './bindings.repository.js';
 import type { KeyRow } from './keys.repository.js';
 import type { MasterRow } from './masters.repository.js';
+import type { ModelRow } from './models.repository.js';
 import type { ProviderGroupRow } from './provider-groups.repository.js';
 
 /**
@@ -24,14 +25,20 @@ export interface ImportLookup {
   masterNames: readonly string[];
   groupNames: readonly string[];
   digests: readonly string[];
+  modelNames: readonly string[];
 }
+
+/** The master columns an import may write (an overwrite keeps those the file leaves out). */
+const MASTER_IMPORT_COLUMNS = ['id', 'name', 'group', 'namespaces', 'default_namespace', 'max_child_keys', 'global_qps', 'status', 'quota_limit', 'quota_used', 'budgets'] as const;
+export type ImportMasterRow = Pick<MasterRow, (typeof MASTER_IMPORT_COLUMNS)[number]>;
 
 export interface ImportExistingRows {
   groups: Array<Pick<ProviderGroupRow, 'id' | 'name' | 'route_group' | 'models'> & { apiKeys: Array<{ id: number; name: string }> }>;
-  masters: Array<Pick<MasterRow, 'id' | 'name'>>;
+  masters: ImportMasterRow[];
   keys: Array<{ id: number; master_id: number; digest: string }>;
   namespaces: string[];
-  bindings: Array<{ id: number; namespace: string; public_model: string }>;
+  bindings: Array<{ id: number; namespace: string; public_model: string; route_group: string; status: BindingStatus }>;
+  models: Array<Pick<ModelRow, 'id' | 'name'>>;
 }
 
 async function chunked<T>(values: readonly string[], fn: (chunk: string[]) => Promise<T[]>): Promise<T[]> {
@@ -55,19 +62,21 @@ export async function loadImportState(trx: Knex.Transaction, lookup: ImportLooku
     groupIds.length === 0
       ? []
       : ((await trx('api_keys').select('id', 'group_id', 'name').whereIn('group_id', groupIds).orderBy('id')) as Array<{ id: number; group_id: number; name: string }>);
-  const masters = await chunked(lookup.masterNames, async (names) => (await trx('masters').select('id', 'name').whereIn('name', names)) as Array<Pick<MasterRow, 'id' | 'name'>>);
+  const masters = await chunked(lookup.masterNames, async (names) => (await trx('masters').select(...MASTER_IMPORT_COLUMNS).whereIn('name', names)) as ImportMasterRow[]);
   const keys = await chunked(
     lookup.digests,
     async (digests) => (await trx('keys').select('id', 'master_id', 'key_digest as digest').whereIn('key_digest', digests)) as Array<{ id: number; master_id: number; digest: string }>,
   );
   const namespaces = ((await trx('namespaces').select('name')) as Array<{ name: string }>).map((r) => r.name);
-  const bindings = (await trx('bindings').select('id', 'namespace', 'public_model')) as Array<{ id: number; namespace: string; public_model: string }>;
+  const bindings = (await trx('bindings').select('id', 'namespace', 'public_model', 'route_group', 'status')) as ImportExistingRows['bindings'];
+  const models = await chunked(lookup.modelNames, async (names) => (await trx('models').select('id', 'name').whereIn('name', names)) as Array<Pick<ModelRow, 'id' | 'name'>>);
   return {
     groups: groups.map((g) => ({ ...g, apiKeys: apiKeys.filter((k) => k.group_id === g.id).map((k) => ({ id: k.id, name: k.name })) })),
     masters,
     keys,
     namespaces,
     bindings,
+    models,
   };
 }
 
@@ -113,17 +122,20 @@ export interface ExportBindingRow {
   status: BindingStatus;
 }
 
+export type ExportModelRow = Omit<ModelRow, 'id' | 'created_at' | 'updated_at'>;
+
 export interface ExportRows {
   groups: ExportGroupRow[];
   apiKeys: ExportApiKeyRow[];
   masters: ExportMasterRow[];
   keys: ExportKeyRow[];
   bindings: ExportBindingRow[];
+  models: ExportModelRow[];
 }
 
 /**
- * Everything the export writes, in a stable order (groups and masters by name, api keys and child
- * keys by id within their group / master, bindings by namespace and model), read in one
+ * Everything the export writes, in a stable order (groups, masters and models by name, api keys and
+ * child keys by id within their group / master, bindings by namespace and model), read in one
  * REPEATABLE READ snapshot so the document is consistent.
  */
 export async function readExportRows(knex: Knex): Promise<ExportRows> {
@@ -167,7 +179,26 @@ export async function readExportRows(knex: Knex): Promise<ExportRows> {
         )
         .orderBy([{ column: 'm.name' }, { column: 'k.id' }])) as ExportKeyRow[];
       const bindings = (await trx('bindings').select('namespace', 'public_model', 'route_group', 'status').orderBy(['namespace', 'public_model'])) as ExportBindingRow[];
-      return { groups, apiKeys, masters, keys, bindings };
+      const models = (await trx('models')
+        .select(
+          'name',
+          'kind',
+          'context_window',
+          'max_output_tokens',
+          'supports_stream',
+          'supports_vision',
+          'supports_functions',
+          'supports_tool_choice',
+          'supports_fim',
+          'price_input',
+          'price_output',
+          'price_cache_read',
+          'price_cache_write',
+          'price_per_request',
+          'price_source',
+        )
+        .orderBy('name')) as ExportModelRow[];
+      return { groups, apiKeys, masters, keys, bindings, models };
     },
     { isolationLevel: 'repeatable read', readOnly: true },
   );

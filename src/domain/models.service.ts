@@ -30,7 +30,7 @@ export type ModelUpdateInput = Partial<Omit<ModelFields, 'price_source'>>;
 const PRICE_FIELDS = ['price_input', 'price_output', 'price_cache_read', 'price_cache_write', 'price_per_request'] as const;
 
 /** An admin who sets any price owns the model's prices from then on: the default-table loader leaves them alone. */
-function withPriceSource<T extends ModelUpdateInput>(input: T): T & { price_source?: string } {
+export function withPriceSource<T extends ModelUpdateInput>(input: T): T & { price_source?: string } {
   return PRICE_FIELDS.some((f) => input[f] !== undefined) ? { ...input, price_source: ADMIN_SOURCE } : input;
 }
 

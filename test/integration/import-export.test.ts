@@ -63,6 +63,7 @@ describe('import / export', function () {
       keys: { created: 3, skipped: 1, overwritten: 0 },
       namespaces: { created: 2, skipped: 0, overwritten: 0 },
       bindings: { created: 2, skipped: 0, overwritten: 0 },
+      models: { created: 0, skipped: 0, overwritten: 0 },
     });
     expect(real.file_warnings).to.deep.equal(['channel 99 skipped: unsupported type']);
     expect(nudges).to.have.length(1);

@@ -24,7 +24,23 @@ function fixture(edit?: (raw: { data: Record<string, Array<Record<string, unknow
 /** A stand-in digester: deterministic and obviously not the token. */
 const describeToken = (t: string): TokenIdentity => ({ digest: `digest(${t.length}:${[...t].reverse().join('')})`, prefix: t.slice(0, 8), last4: t.slice(-4) });
 
-const NOTHING: ExistingState = { groups: [], masters: [], keys: [], namespaces: [], bindings: [] };
+const NOTHING: ExistingState = { groups: [], masters: [], keys: [], namespaces: [], bindings: [], models: [] };
+
+/** A stored master as loadImportState reads it (the stored values an overwrite keeps). */
+const storedMaster = (id: number, name: string, fields: Partial<ExistingState['masters'][number]> = {}): ExistingState['masters'][number] => ({
+  id,
+  name,
+  group: 'default',
+  namespaces: ['default'],
+  default_namespace: 'default',
+  max_child_keys: 10,
+  global_qps: 3,
+  status: 'active',
+  quota_limit: -1,
+  quota_used: 0,
+  budgets: {},
+  ...fields,
+});
 
 /** Everything the fixture maps to, as if a previous import had written it. */
 const EVERYTHING: ExistingState = {
@@ -33,17 +49,15 @@ const EVERYTHING: ExistingState = {
     { id: 2, name: 'openai-prod@vip', route_group: 'vip', models: ['gpt-4o', 'gpt-4o-mini'], apiKeys: [{ id: 12, name: 'openai-prod' }] },
     { id: 3, name: 'claude-pool', route_group: 'default', models: ['claude-sonnet-4-5'], apiKeys: [{ id: 13, name: 'claude-multi' }, { id: 99, name: 'hand-made' }] },
   ],
-  masters: [
-    { id: 1, name: 'team-alpha' },
-    { id: 2, name: 'team-vip' },
-  ],
+  masters: [storedMaster(1, 'team-alpha', { namespaces: ['default', 'research'] }), storedMaster(2, 'team-vip', { group: 'vip' })],
   keys: [
     { id: 1, master_id: 1, digest: describeToken('sk-legacy-token-alpha-0001').digest },
     { id: 2, master_id: 1, digest: describeToken('sk-legacy-token-alpha-0002').digest },
     { id: 3, master_id: 2, digest: describeToken('sk-legacy-token-vip-0001').digest },
   ],
   namespaces: ['default', 'research'],
-  bindings: [{ id: 5, namespace: 'research', public_model: 'gpt-4o' }],
+  bindings: [{ id: 5, namespace: 'research', public_model: 'gpt-4o', route_group: 'default', status: 'active' }],
+  models: [],
 };
 
 const SKIP: PlanOptions = { conflict: 'skip', includeBindings: false };
@@ -96,7 +110,7 @@ describe('planImport', function () {
       file: fixture((raw) => raw.data.providers!.reverse()),
       check: (p) => {
         const pool = p.groups.find((g) => g.values.name === 'claude-pool')!;
-        expect(pool.apiKeys.map((k) => [k.name, k.status, k.weight, k.auto_ban])).to.deep.equal([
+        expect(pool.apiKeys.map((k) => [k.name, k.values.status, k.values.weight, k.values.auto_ban])).to.deep.equal([
           ['claude-multi', 'active', 1, false],
           ['claude-multi-2', 'disabled', 1, false],
         ]);
@@ -109,7 +123,7 @@ describe('planImport', function () {
       check: (p) => {
         const vip = p.groups.find((g) => g.values.name === 'openai-prod@vip')!;
         expect(vip.values.models).to.deep.equal(['gpt-4o', 'gpt-4o-mini']);
-        expect(vip.apiKeys.map((k) => [k.name, k.secret, k.weight])).to.deep.equal([['openai-prod', 'sk-import-openai-aaaaaaaaaaaaaaaa', 3]]);
+        expect(vip.apiKeys.map((k) => [k.name, k.secret, k.values.weight])).to.deep.equal([['openai-prod', 'sk-import-openai-aaaaaaaaaaaaaaaa', 3]]);
       },
     },
     {
@@ -183,6 +197,27 @@ describe('planImport', function () {
       },
     },
     {
+      name: 'plans an overwrite of only the fields the file gives (absent is not default)',
+      file: fixture((raw) => {
+        delete raw.data.providers![0]!.weight;
+        delete raw.data.providers![0]!.primary_group;
+        delete raw.data.bindings![0]!.status;
+      }),
+      existing: { ...EVERYTHING, groups: EVERYTHING.groups.map((g) => (g.name === 'openai-prod' ? { ...g, route_group: 'gold' } : g)) },
+      options: { conflict: 'overwrite', includeBindings: true },
+      check: (p) => {
+        const vip = p.masters.find((m) => m.values.name === 'team-vip')!;
+        expect(vip.changes).to.deep.equal({ group: 'vip', status: 'suspended' });
+        expect(vip.values).to.deep.include({ max_child_keys: 10, quota_limit: -1, namespaces: ['default'] });
+        expect(p.keys.find((k) => k.master === 'team-vip')!.values).to.deep.equal({});
+        const openai = p.groups.find((g) => g.values.name === 'openai-prod')!;
+        expect(openai.values.route_group).to.equal('gold');
+        expect(openai.changes).to.not.have.property('route_group');
+        expect(openai.apiKeys[0]!.values).to.deep.equal({ status: 'active', auto_ban: true });
+        expect(p.bindings.find((b) => b.public_model === 'gpt-4o')).to.not.have.property('status');
+      },
+    },
+    {
       name: 'skips new keys of a master left untouched by --conflict skip',
       existing: { ...EVERYTHING, keys: [] },
       counts: { masters: [0, 0, 2], keys: [0, 0, 4] },
@@ -237,6 +272,12 @@ describe('planImport', function () {
       file: fixture((raw) => (raw.data.keys![0]!.namespaces = ['research', 'secret-lab'])),
       warnings: [/data\.keys\[0\].*namespaces secret-lab are not among master "team-alpha"'s/],
       check: (p) => expect(p.keys[0]!.values.namespaces).to.deep.equal(['research']),
+    },
+    {
+      name: "narrows a key whose namespaces all lie outside the master's to its default namespace, never widens it",
+      file: fixture((raw) => (raw.data.keys![0]!.namespaces = ['secret-lab'])),
+      warnings: [/data\.keys\[0\].*namespaces secret-lab are not among master "team-alpha"'s; dropped from the key; the key keeps only the master's default namespace "default"/],
+      check: (p) => expect(p.keys[0]!.values.namespaces).to.deep.equal(['default']),
     },
     {
       name: 'skips a duplicate key in the file',

@@ -1,11 +1,11 @@
 import type { Knex } from 'knex';
-import { readExportRows, type ExportApiKeyRow, type ExportRows } from '../../db/import-export.repository.js';
+import { readExportRows, type ExportApiKeyRow, type ExportModelRow, type ExportRows } from '../../db/import-export.repository.js';
 import type { Budgets } from '../../lib/budgets.js';
-import type { ImportFile } from './format.js';
+import { EXPORT_FORMAT_VERSION, type ImportFile } from './format.js';
 
 /**
- * `ez-api export`: the whole configuration as an exporter-format 1.0.0 document that
- * `ez-api import` reads back (docs/import-export.md). What is NOT in it:
+ * `ez-api export`: the whole configuration as an exporter-format 1.1.0 document that
+ * `ez-api import` reads back (docs/import-export.md), model registry included. What is NOT in it:
  * - upstream secrets: every provider has `api_key: ""` (and OAuth refresh tokens are left out);
  * - client keys in plaintext: child keys carry `original_token: null` plus the extension fields
  *   `key_digest`, `key_prefix`, `key_last4`, so an import under the same EZ_SECRET recreates the
@@ -84,10 +84,13 @@ export interface ExportBinding {
   status: 'active' | 'disabled';
 }
 
+/** A registry model: capabilities, prices per 1M tokens (and per request), where the prices came from. */
+export type ExportModel = ExportModelRow;
+
 export interface ExportDocument {
   version: ImportFile['version'];
   source: { type: string; version: string; exported_at: string };
-  data: { providers: ExportProvider[]; masters: ExportMaster[]; keys: ExportKey[]; bindings: ExportBinding[] };
+  data: { providers: ExportProvider[]; masters: ExportMaster[]; keys: ExportKey[]; bindings: ExportBinding[]; models: ExportModel[] };
   warnings: string[];
 }
 
@@ -174,6 +177,24 @@ export function buildExportDocument(rows: ExportRows, meta: ExportMeta): ExportD
 
   const bindings: ExportBinding[] = rows.bindings.map((b) => ({ namespace: b.namespace, route_group: b.route_group, model: b.public_model, status: b.status }));
 
+  const models: ExportModel[] = rows.models.map((m) => ({
+    name: m.name,
+    kind: m.kind,
+    context_window: m.context_window,
+    max_output_tokens: m.max_output_tokens,
+    supports_stream: m.supports_stream,
+    supports_vision: m.supports_vision,
+    supports_functions: m.supports_functions,
+    supports_tool_choice: m.supports_tool_choice,
+    supports_fim: m.supports_fim,
+    price_input: Number(m.price_input),
+    price_output: Number(m.price_output),
+    price_cache_read: Number(m.price_cache_read),
+    price_cache_write: Number(m.price_cache_write),
+    price_per_request: Number(m.price_per_request),
+    price_source: m.price_source,
+  }));
+
   if (providers.length > 0) {
     warnings.push('upstream secrets are not exported: every provider has an empty api_key (and OAuth refresh tokens are left out); set them after importing (PATCH /admin/api-keys/:id)');
   }
@@ -188,9 +209,9 @@ export function buildExportDocument(rows: ExportRows, meta: ExportMeta): ExportD
   }
 
   return {
-    version: '1.0.0',
+    version: EXPORT_FORMAT_VERSION,
     source: { type: EXPORT_SOURCE_TYPE, version: meta.version, exported_at: meta.now.toISOString() },
-    data: { providers, masters, keys, bindings },
+    data: { providers, masters, keys, bindings, models },
     warnings,
   };
 }

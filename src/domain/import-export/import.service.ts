@@ -1,24 +1,29 @@
 import { insertApiKey, nextApiKeyId, updateApiKey, type ApiKeyValues } from '../../db/api-keys.repository.js';
 import { insertBinding, updateBinding, type BindingFields } from '../../db/bindings.repository.js';
 import { loadImportState, lockImports, setKeyQuotaUsed, setMasterQuotaUsed } from '../../db/import-export.repository.js';
-import { insertKey, unpinKeyGroups, updateKey, type KeyPatch } from '../../db/keys.repository.js';
+import { insertKey, keysOfMaster, unpinKeyGroups, updateKey, type KeyPatch } from '../../db/keys.repository.js';
 import { insertMaster, updateMaster, type MasterRow } from '../../db/masters.repository.js';
+import { insertModel, updateModel } from '../../db/models.repository.js';
 import { DEFAULT_NAMESPACE_DESCRIPTION, ensureDefaultNamespace, findNamespaceByName, insertNamespace } from '../../db/namespaces.repository.js';
 import { insertProviderGroup, updateProviderGroup } from '../../db/provider-groups.repository.js';
 import type { KeyDigester } from '../../lib/key-digest.js';
 import type { SecretBox } from '../../lib/secret-box.js';
+import { propagateAccess } from '../access.service.js';
 import { describeSecret, issueSecret } from '../client-keys.js';
+import { withPriceSource } from '../models.service.js';
 import { secretAad } from '../providers.service.js';
 import type { CandidateSource } from '../sync/projections.js';
 import { write, type WriteContext, type WriteDeps, type WriteUnit } from '../write-context.js';
 import type { ImportFile } from './format.js';
 import {
+  BINDING_DEFAULT_STATUS,
   DEFAULT_NAMESPACE,
   DEFAULT_ROUTE_GROUP,
   IMPORT_ISSUER,
   keyIdentity,
   planImport,
   type ApiKeyPlan,
+  type ApiKeyValues as PlannedApiKey,
   type ConflictPolicy,
   type ImportCounts,
   type ImportPlan,
@@ -71,8 +76,13 @@ import {
  *   group listing the model. None → warning, not created: an explicit binding without candidates
  *   would shadow the implicit route and fail every request.
  * - namespaces referenced by the masters, keys and bindings written are created when missing.
- * - Conflicts: groups and masters by name, keys by digest, bindings by (namespace, model);
- *   `skip` leaves existing rows untouched, `overwrite` updates them in place, keeping their ids.
+ * - model (format 1.1.0 `data.models`) → registry model by name, `price_source` as the file says
+ *   (prices without one are an admin's); a `routing` upsert when any is written.
+ * - Conflicts: groups, masters and models by name, keys by digest, bindings by (namespace, model);
+ *   `skip` leaves existing rows untouched, `overwrite` updates them in place, keeping their ids,
+ *   with only the fields the file gives (absent fields keep their stored values; defaults apply
+ *   to created rows only). An overwrite that narrows a master narrows its keys
+ *   (narrowKeysOfOverwrittenMasters).
  */
 
 export const IMPORT_ACTOR: WriteContext = { actor: { type: 'system', id: 'import' } };
@@ -121,7 +131,7 @@ export function describeImportedToken(token: string, digester: KeyDigester): Tok
 function candidateGroupNames(file: ImportFile): string[] {
   return file.data.providers.flatMap((p) => {
     const base = p.is_multi_key ? p.original_name?.trim() || p.name : p.name;
-    return [base, ...p.all_groups.map((g) => `${base}@${g || DEFAULT_ROUTE_GROUP}`)];
+    return [base, ...(p.all_groups ?? []).map((g) => `${base}@${g || DEFAULT_ROUTE_GROUP}`)];
   });
 }
 
@@ -151,6 +161,7 @@ async function importInTransaction(unit: WriteUnit, deps: ImportDeps, file: Impo
     masterNames: file.data.masters.map((m) => m.name),
     groupNames: candidateGroupNames(file),
     digests: file.data.keys.flatMap((k) => keyIdentity(k, describeToken)?.digest ?? []),
+    modelNames: file.data.models.map((m) => m.name),
   });
   const plan = planImport({ file, existing, options, describeToken });
 
@@ -159,8 +170,10 @@ async function importInTransaction(unit: WriteUnit, deps: ImportDeps, file: Impo
   const groupIds = new Map(existing.groups.map((g) => [g.name, g.id]));
   routing = (await applyGroups(unit, deps.box, plan, groupIds)) || routing;
   const { masters, masterKeys } = await applyMasters(unit, deps.digester, plan);
-  await applyKeys(unit, plan, masters);
+  const syncedKeys = await applyKeys(unit, plan, masters);
+  const narrowWarnings = await narrowKeysOfOverwrittenMasters(unit, plan, masters, syncedKeys);
   routing = (await applyBindings(unit, plan, groupIds)) || routing;
+  routing = (await applyModels(unit, plan)) || routing;
   if (routing) await unit.sync({ resource: 'routing', action: 'upsert' });
 
   const summary: ImportSummary = {
@@ -170,7 +183,7 @@ async function importInTransaction(unit: WriteUnit, deps: ImportDeps, file: Impo
     source: { type: file.source.type, version: file.source.version ?? null, exported_at: file.source.exported_at ?? null },
     counts: plan.counts,
     file_warnings: file.warnings,
-    warnings: plan.warnings,
+    warnings: [...plan.warnings, ...narrowWarnings],
     master_keys: masterKeys,
   };
   await unit.audit('import.run', { type: 'import', id: null }, {
@@ -178,7 +191,7 @@ async function importInTransaction(unit: WriteUnit, deps: ImportDeps, file: Impo
     conflict: options.conflict,
     include_bindings: options.includeBindings,
     counts: plan.counts,
-    warnings: plan.warnings.length,
+    warnings: summary.warnings.length,
   });
   return summary;
 }
@@ -205,27 +218,17 @@ function sealed(box: SecretBox, id: number, secret: string): Pick<ApiKeyValues, 
   return { secret_ciphertext: s.ciphertext, secret_nonce: s.nonce, key_version: s.keyVersion };
 }
 
-/** OAuth state the file gives (absent fields are left out: column default / stored value). */
-function oauthState(key: ApiKeyPlan): Pick<ApiKeyValues, 'access_token_expires_at' | 'account_id'> {
-  return {
-    ...(key.access_token_expires_at !== undefined ? { access_token_expires_at: key.access_token_expires_at } : {}),
-    ...(key.account_id !== undefined ? { account_id: key.account_id } : {}),
-  };
-}
-
 async function applyApiKey(unit: WriteUnit, box: SecretBox, groupId: number, key: ApiKeyPlan): Promise<void> {
   if (key.action === 'skip') return;
-  if (key.action === 'overwrite' && key.existingId !== undefined) {
+  if (key.action === 'overwrite') {
     const id = key.existingId;
+    // Only the fields the file gives: the others keep their stored values.
+    const values: Partial<PlannedApiKey> = key.values;
     await updateApiKey(unit.trx, id, {
       name: key.name,
-      weight: key.weight,
-      rate_multiplier: key.rate_multiplier,
-      status: key.status,
-      auto_ban: key.auto_ban,
-      ...oauthState(key),
+      ...values,
       // Re-enabling clears a ban, as an admin's `status: active` does.
-      ...(key.status === 'active' ? { ban_until: null, ban_reason: null } : {}),
+      ...(values.status === 'active' ? { ban_until: null, ban_reason: null } : {}),
       ...(key.secret !== null ? sealed(box, id, key.secret) : {}),
     });
     await unit.audit('api_key.update', { type: 'api_key', id }, { group_id: groupId, name: key.name, source: 'import', secret_replaced: key.secret !== null });
@@ -238,15 +241,11 @@ async function applyApiKey(unit: WriteUnit, box: SecretBox, groupId: number, key
     secret_ciphertext: null,
     secret_nonce: null,
     key_version: 1,
-    weight: key.weight,
-    status: key.status,
-    auto_ban: key.auto_ban,
     ban_reason: null,
     ban_until: null,
     refresh_token_ciphertext: null,
     refresh_token_nonce: null,
-    rate_multiplier: key.rate_multiplier,
-    ...oauthState(key),
+    ...key.values,
     ...(key.secret !== null ? sealed(box, id, key.secret) : {}),
   });
   await unit.audit('api_key.create', { type: 'api_key', id }, { group_id: groupId, name: key.name, source: 'import', has_secret: key.secret !== null });
@@ -259,8 +258,9 @@ async function applyGroups(unit: WriteUnit, box: SecretBox, plan: ImportPlan, gr
     if (group.action === 'skip') continue;
     let id: number;
     if (group.action === 'overwrite' && group.existingId !== undefined) {
-      id = (await updateProviderGroup(unit.trx, group.existingId, group.values)).id;
-      await unit.audit('provider_group.update', { type: 'provider_group', id }, { name: group.values.name, type: group.values.type, route_group: group.values.route_group, source: 'import' });
+      const row = await updateProviderGroup(unit.trx, group.existingId, group.changes);
+      id = row.id;
+      await unit.audit('provider_group.update', { type: 'provider_group', id }, { name: row.name, type: row.type, route_group: row.route_group, source: 'import' });
     } else {
       const row = await insertProviderGroup(unit.trx, {
         ...group.values,
@@ -288,38 +288,50 @@ async function applyMasters(
   const masterKeys: CreatedMasterKey[] = [];
   for (const master of plan.masters) {
     if (master.action === 'skip') continue;
-    const { quota_used: quotaUsed, ...values } = master.values;
     let row: MasterRow;
+    let quotaUsed: number | undefined;
     if (master.action === 'overwrite' && master.existingId !== undefined) {
-      row = (await updateMaster(unit.trx, master.existingId, values))!;
+      // Only the fields the file gives (and the namespaces when they change): the others keep their stored values.
+      const { quota_used: givenQuotaUsed, ...changes } = master.changes;
+      quotaUsed = givenQuotaUsed;
+      row = (await updateMaster(unit.trx, master.existingId, changes))!;
       // As PATCH /admin/masters/:id does: keys pinned to another group follow the master again.
       const unpinned = await unpinKeyGroups(unit.trx, row.id, row.group);
       for (const key of unpinned) await unit.sync({ resource: 'key', id: key.id, digest: key.key_digest, action: 'upsert' });
       await unit.audit('master.update', { type: 'master', id: row.id }, { name: row.name, group: row.group, status: row.status, source: 'import' });
     } else {
+      const { quota_used: createQuotaUsed, ...values } = master.values;
+      quotaUsed = createQuotaUsed;
       const secret = issueSecret('master', digester);
       row = await insertMaster(unit.trx, { ...values, key_digest: secret.digest, key_prefix: secret.prefix, key_last4: secret.last4 });
       masterKeys.push({ id: row.id, name: row.name, key: secret.plaintext });
       await unit.audit('master.create', { type: 'master', id: row.id }, { name: row.name, group: row.group, status: row.status, source: 'import' });
     }
-    await setMasterQuotaUsed(unit.trx, row.id, quotaUsed);
+    if (quotaUsed !== undefined) await setMasterQuotaUsed(unit.trx, row.id, quotaUsed);
     await unit.sync({ resource: 'master', id: row.id, action: 'upsert' });
-    masters.set(row.name, { ...row, quota_used: quotaUsed });
+    masters.set(row.name, { ...row, quota_used: quotaUsed ?? row.quota_used });
   }
   return { masters, masterKeys };
 }
 
-async function applyKeys(unit: WriteUnit, plan: ImportPlan, masters: ReadonlyMap<string, MasterRow>): Promise<void> {
+/** Writes the planned keys; returns the ids given a `key` outbox row. */
+async function applyKeys(unit: WriteUnit, plan: ImportPlan, masters: ReadonlyMap<string, MasterRow>): Promise<Set<number>> {
+  const synced = new Set<number>();
   for (const key of plan.keys) {
     const master = masters.get(key.master);
     if (!master) throw new Error(`import plan names master "${key.master}" that was not written`);
-    const { quota_used: quotaUsed, ...values } = key.values;
     let id: number;
-    if (key.action === 'overwrite' && key.existingId !== undefined) {
-      const patch: KeyPatch = values;
-      id = (await updateKey(unit.trx, key.existingId, patch))!.id;
-      await unit.audit('key.update', { type: 'key', id }, { master_id: master.id, name: values.name, status: values.status, source: 'import' });
+    let quotaUsed: number | undefined;
+    if (key.action === 'overwrite') {
+      // Only the fields the file gives: the others keep their stored values.
+      const { quota_used: givenQuotaUsed, ...patch } = key.values;
+      quotaUsed = givenQuotaUsed;
+      const row = (await updateKey(unit.trx, key.existingId, patch satisfies KeyPatch))!;
+      id = row.id;
+      await unit.audit('key.update', { type: 'key', id }, { master_id: master.id, name: row.name, status: row.status, source: 'import' });
     } else {
+      const { quota_used: createQuotaUsed, ...values } = key.values;
+      quotaUsed = createQuotaUsed;
       const row = await insertKey(unit.trx, {
         master_id: master.id,
         key_digest: key.identity.digest,
@@ -333,9 +345,60 @@ async function applyKeys(unit: WriteUnit, plan: ImportPlan, masters: ReadonlyMap
       id = row.id;
       await unit.audit('key.create', { type: 'key', id }, { master_id: master.id, name: row.name, issued_by: 'admin', source: 'import' });
     }
-    await setKeyQuotaUsed(unit.trx, id, quotaUsed);
+    if (quotaUsed !== undefined) await setKeyQuotaUsed(unit.trx, id, quotaUsed);
     await unit.sync({ resource: 'key', id, digest: key.identity.digest, action: 'upsert' });
+    synced.add(id);
   }
+  return synced;
+}
+
+/**
+ * An overwrite that narrows a master's namespaces narrows its existing keys in the same
+ * transaction, by the rule `PUT /admin/masters/:id/access` applies with `propagate: true`
+ * (propagateAccess). Where that API refuses (a key would keep no namespace), an import cannot ask
+ * the admin first: such a key is narrowed to the master's default namespace — never widened to all
+ * the master's namespaces — and the summary says so. Each changed key gets its audit event and a
+ * `key` outbox row (unless applyKeys already gave it one), so the gateway's token record follows.
+ */
+async function narrowKeysOfOverwrittenMasters(
+  unit: WriteUnit,
+  plan: ImportPlan,
+  masters: ReadonlyMap<string, MasterRow>,
+  synced: Set<number>,
+): Promise<string[]> {
+  const warnings: string[] = [];
+  for (const planned of plan.masters) {
+    if (planned.action !== 'overwrite') continue;
+    const master = masters.get(planned.values.name);
+    if (!master) continue;
+    const access = { namespaces: master.namespaces, default_namespace: master.default_namespace };
+    const keys = await keysOfMaster(unit.trx, master.id);
+    const { changes, emptied } = propagateAccess(keys, access);
+    const fallback = keys
+      .filter((k) => emptied.includes(k.id))
+      .map((k) => ({ id: k.id, digest: k.key_digest, namespaces: [access.default_namespace], default_namespace: access.default_namespace }));
+    for (const change of [...changes, ...fallback]) {
+      await updateKey(unit.trx, change.id, { namespaces: change.namespaces, default_namespace: change.default_namespace });
+      await unit.audit('key.access.update', { type: 'key', id: change.id }, {
+        master_id: master.id,
+        namespaces: change.namespaces,
+        default_namespace: change.default_namespace,
+        reason: 'master_narrowed',
+        source: 'import',
+      });
+      if (!synced.has(change.id)) await unit.sync({ resource: 'key', id: change.id, digest: change.digest, action: 'upsert' });
+      synced.add(change.id);
+    }
+    if (changes.length > 0) {
+      warnings.push(`master "${master.name}": ${changes.length} of its keys narrowed to its namespaces (${master.namespaces.join(', ')}): key ids ${changes.map((c) => c.id).join(', ')}`);
+    }
+    if (fallback.length > 0) {
+      warnings.push(
+        `master "${master.name}": keys ${fallback.map((c) => c.id).join(', ')} kept none of their namespaces; narrowed to the master's default namespace "${access.default_namespace}"`,
+      );
+    }
+  }
+  return warnings;
 }
 
 async function applyBindings(unit: WriteUnit, plan: ImportPlan, groupIds: ReadonlyMap<string, number>): Promise<boolean> {
@@ -346,19 +409,41 @@ async function applyBindings(unit: WriteUnit, plan: ImportPlan, groupIds: Readon
       const groupId = groupIds.get(name);
       return groupId === undefined ? [] : [{ group_id: groupId, weight: 1, selector_type: 'exact' as const, selector_value: binding.public_model }];
     });
-    const fields: BindingFields = {
+    const fields: Omit<BindingFields, 'status'> = {
       namespace: binding.namespace,
       public_model: binding.public_model,
       route_group: binding.route_group,
-      status: binding.status,
       candidates,
     };
     const row =
       binding.action === 'overwrite' && binding.existingId !== undefined
-        ? await updateBinding(unit.trx, binding.existingId, fields)
-        : await insertBinding(unit.trx, fields);
+        ? await updateBinding(unit.trx, binding.existingId, { ...fields, ...(binding.status !== undefined ? { status: binding.status } : {}) })
+        : await insertBinding(unit.trx, { ...fields, status: binding.status ?? BINDING_DEFAULT_STATUS });
     const action = binding.action === 'overwrite' ? 'binding.update' : 'binding.create';
     await unit.audit(action, { type: 'binding', id: row?.id ?? null }, { namespace: fields.namespace, public_model: fields.public_model, candidates: candidates.length, source: 'import' });
+    wrote = true;
+  }
+  return wrote;
+}
+
+/**
+ * Registry models by name (docs/import-export.md). The file's `price_source` is kept; prices
+ * without one are an admin's, by the rule of `/admin/models` (withPriceSource). Fields the file
+ * leaves out take the column defaults on create and keep their stored values on overwrite.
+ */
+async function applyModels(unit: WriteUnit, plan: ImportPlan): Promise<boolean> {
+  let wrote = false;
+  for (const model of plan.models) {
+    if (model.action === 'skip') continue;
+    const { price_source: priceSource, ...fields } = model.values;
+    const values = { ...withPriceSource(fields), ...(priceSource !== undefined ? { price_source: priceSource } : {}) };
+    if (model.action === 'overwrite' && model.existingId !== undefined) {
+      await updateModel(unit.trx, model.existingId, values);
+      await unit.audit('model.update', { type: 'model', id: model.existingId }, { name: model.name, fields: Object.keys(values).sort(), source: 'import' });
+    } else {
+      const row = await insertModel(unit.trx, { name: model.name, ...values });
+      await unit.audit('model.create', { type: 'model', id: row.id }, { name: row.name, price_source: row.price_source, source: 'import' });
+    }
     wrote = true;
   }
   return wrote;

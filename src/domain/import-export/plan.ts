@@ -1,10 +1,12 @@
 import type { z } from 'zod';
+import type { ModelFields } from '../../db/models.repository.js';
 import type { Budgets } from '../../lib/budgets.js';
 import { checkBaseUrl } from '../base-url.js';
 import { cidrProblem } from '../keys.service.js';
+import { MASTER_DEFAULTS } from '../masters.service.js';
 import { PROVIDER_TYPES, type ProviderType } from '../provider-presets.js';
 import { resolveGroupShape } from '../providers.service.js';
-import { DEFAULT_IMPORTED_SCOPES, importFileSchema, type ImportFile, type ImportKey, type ImportMaster, type ImportProvider } from './format.js';
+import { DEFAULT_IMPORTED_SCOPES, importFileSchema, type ImportFile, type ImportKey, type ImportMaster, type ImportModel, type ImportProvider } from './format.js';
 
 /**
  * The import plan (pure): given a parsed file, what already exists, the conflict policy and the
@@ -14,6 +16,10 @@ import { DEFAULT_IMPORTED_SCOPES, importFileSchema, type ImportFile, type Import
  *
  * Warnings name entries by their JSON path (`data.keys[3]`) and never carry a secret: no upstream
  * key, no original token, not even a prefix of one.
+ *
+ * Absent is not default: a row the import creates gets the default of each field the file leaves
+ * out (CREATE_DEFAULTS), a row it overwrites keeps its stored value — an overwrite writes only the
+ * fields the file gives (the `values` of an overwrite are that partial set).
  */
 
 export type ConflictPolicy = 'skip' | 'overwrite';
@@ -38,12 +44,15 @@ export interface TokenIdentity {
 /** What already exists, as far as the file refers to it. */
 export interface ExistingState {
   groups: ReadonlyArray<{ id: number; name: string; route_group: string; models: readonly string[]; apiKeys: ReadonlyArray<{ id: number; name: string }> }>;
-  masters: ReadonlyArray<{ id: number; name: string }>;
+  /** Masters the file names, with their stored values (an overwrite keeps those the file leaves out). */
+  masters: ReadonlyArray<{ id: number } & MasterValues>;
   /** Child keys whose digest the file names. */
   keys: ReadonlyArray<{ id: number; master_id: number; digest: string }>;
   /** Names of `namespaces` rows. */
   namespaces: readonly string[];
-  bindings: ReadonlyArray<{ id: number; namespace: string; public_model: string }>;
+  bindings: ReadonlyArray<{ id: number; namespace: string; public_model: string; route_group: string; status: 'active' | 'disabled' }>;
+  /** Registry models the file names. */
+  models: ReadonlyArray<{ id: number; name: string }>;
 }
 
 export interface GroupValues {
@@ -57,25 +66,36 @@ export interface GroupValues {
   status: 'active' | 'disabled';
 }
 
-export interface ApiKeyPlan {
-  action: PlanAction;
-  existingId?: number;
-  name: string;
-  /** The upstream secret to seal; null = none in the file (keep the stored one on overwrite). Never log it. */
-  secret: string | null;
+export interface ApiKeyValues {
   weight: number;
   rate_multiplier: number;
   status: 'active' | 'disabled';
   auto_ban: boolean;
-  /** OAuth state from the file; absent = column default on create, stored value kept on overwrite. */
+  /** OAuth state from the file; absent = column default (null) on create. */
   access_token_expires_at?: Date | null;
   account_id?: string | null;
 }
 
+interface ApiKeyPlanBase {
+  name: string;
+  /** The upstream secret to seal; null = none in the file (keep the stored one on overwrite). Never log it. */
+  secret: string | null;
+}
+
+/** create/skip: every field (the file's, else the default); overwrite: only the fields the file gives. */
+export type ApiKeyPlan = ApiKeyPlanBase &
+  ({ action: 'create' | 'skip'; existingId?: undefined; values: ApiKeyValues } | { action: 'overwrite'; existingId: number; values: Partial<ApiKeyValues> });
+
 export interface GroupPlan {
   action: PlanAction;
   existingId?: number;
+  /**
+   * The group as routing sees it after the import (bindings take their candidates from it): on an
+   * overwrite, route_group and models the file leaves out are the stored ones. A create writes it.
+   */
   values: GroupValues;
+  /** What an overwrite writes: the fields the file gives (name and type always). */
+  changes: Partial<GroupValues>;
   apiKeys: ApiKeyPlan[];
 }
 
@@ -96,7 +116,10 @@ export interface MasterValues {
 export interface MasterPlan {
   action: PlanAction;
   existingId?: number;
+  /** The master after the import (keys are checked against it); a create writes it. */
   values: MasterValues;
+  /** What an overwrite writes: the fields the file gives, and namespaces / default_namespace when they change. */
+  changes: Partial<MasterValues>;
 }
 
 export interface KeyValues {
@@ -117,25 +140,38 @@ export interface KeyValues {
   budgets: Budgets;
 }
 
-/** A key to write (keys left untouched are only counted). */
-export interface KeyPlan {
-  action: Exclude<PlanAction, 'skip'>;
-  existingId?: number;
+interface KeyPlanBase {
   /** Name of the master (a create or overwrite in this plan). */
   master: string;
   identity: TokenIdentity;
-  values: KeyValues;
 }
+
+/** A key to write (keys left untouched are only counted). create: every field; overwrite: those the file gives. */
+export type KeyPlan = KeyPlanBase &
+  ({ action: 'create'; existingId?: undefined; values: KeyValues } | { action: 'overwrite'; existingId: number; values: Partial<KeyValues> });
 
 export interface BindingPlan {
   action: PlanAction;
   existingId?: number;
   namespace: string;
   public_model: string;
+  /** The file's, else (overwrite) the stored one, else `default`. */
   route_group: string;
-  status: 'active' | 'disabled';
+  /** Absent on an overwrite whose file entry has none (the stored status is kept). */
+  status?: 'active' | 'disabled';
   /** Names of the provider groups that become exact-selector candidates, sorted. */
   candidateGroups: string[];
+}
+
+/** Registry fields an import may write (`price_source` as the file gives it). */
+export type ModelValues = Partial<Omit<ModelFields, 'name'>>;
+
+export interface ModelPlan {
+  action: PlanAction;
+  existingId?: number;
+  name: string;
+  /** Only the fields the file gives: a create leaves the rest to the column defaults, an overwrite to the stored values. */
+  values: ModelValues;
 }
 
 export interface NamespacePlan {
@@ -143,7 +179,7 @@ export interface NamespacePlan {
   name: string;
 }
 
-export const ENTITY_KINDS = ['provider_groups', 'api_keys', 'masters', 'keys', 'namespaces', 'bindings'] as const;
+export const ENTITY_KINDS = ['provider_groups', 'api_keys', 'masters', 'keys', 'namespaces', 'bindings', 'models'] as const;
 export type EntityKind = (typeof ENTITY_KINDS)[number];
 export interface EntityCounts {
   created: number;
@@ -158,6 +194,7 @@ export interface ImportPlan {
   masters: MasterPlan[];
   keys: KeyPlan[];
   bindings: BindingPlan[];
+  models: ModelPlan[];
   warnings: string[];
   counts: ImportCounts;
 }
@@ -174,6 +211,44 @@ export const DEFAULT_ROUTE_GROUP = 'default';
 export const DEFAULT_NAMESPACE = 'default';
 /** Issuer id recorded on imported child keys (`issued_by: 'admin'`). */
 export const IMPORT_ISSUER = 'import';
+
+/** What a created row gets for a field the file leaves out (an overwritten row keeps its value). */
+export const API_KEY_DEFAULTS: Readonly<ApiKeyValues> = { weight: 1, rate_multiplier: 1, status: 'active', auto_ban: true };
+export const MASTER_CREATE_DEFAULTS: Readonly<Omit<MasterValues, 'name' | 'namespaces' | 'default_namespace'>> = {
+  group: MASTER_DEFAULTS.group,
+  max_child_keys: MASTER_DEFAULTS.max_child_keys,
+  global_qps: MASTER_DEFAULTS.global_qps,
+  status: MASTER_DEFAULTS.status,
+  quota_limit: MASTER_DEFAULTS.quota_limit,
+  quota_used: 0,
+  budgets: {},
+};
+export const KEY_DEFAULTS: Readonly<KeyValues> = {
+  name: '',
+  status: 'active',
+  scopes: DEFAULT_IMPORTED_SCOPES,
+  namespaces: [],
+  default_namespace: null,
+  group: null,
+  model_limits_enabled: false,
+  model_limits: [],
+  allow_ips: [],
+  expires_at: null,
+  quota_limit: -1,
+  quota_used: 0,
+  rpm_limit: 0,
+  tpm_limit: 0,
+  budgets: {},
+};
+export const BINDING_DEFAULT_STATUS = 'active';
+
+/** The fields of `T` that are set. */
+export type Present<T> = { [K in keyof T]?: Exclude<T[K], undefined> };
+
+/** `given` without its absent (undefined) fields: what an overwrite writes. */
+function present<T extends object>(given: T): Present<T> {
+  return Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as Present<T>;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Parsing: JSON + schema, problems named by JSON path
@@ -323,16 +398,28 @@ function planProviders(input: PlanInput, warnings: string[], counts: ImportCount
       counts.provider_groups.skipped += 1;
       continue;
     }
-    const routeGroup = head.provider.primary_group || DEFAULT_ROUTE_GROUP;
-    const extraRouteGroups = uniq(valid.flatMap((m) => m.provider.all_groups).map((g) => g || DEFAULT_ROUTE_GROUP)).filter((g) => g !== routeGroup);
-    const shared = {
-      type: head.type,
+    // primary_group left out: an existing group keeps its routing group.
+    const routeGroup =
+      head.provider.primary_group !== undefined ? head.provider.primary_group || DEFAULT_ROUTE_GROUP : (existingGroups.get(name)?.route_group ?? DEFAULT_ROUTE_GROUP);
+    const extraRouteGroups = uniq(valid.flatMap((m) => m.provider.all_groups ?? []).map((g) => g || DEFAULT_ROUTE_GROUP)).filter((g) => g !== routeGroup);
+    const givenModels = valid.some((m) => m.provider.models !== undefined) ? uniq(valid.flatMap((m) => m.provider.models ?? [])) : undefined;
+    // An entry without status counts as active (the default), as long as some entry gives one.
+    const givenStatus = valid.some((m) => m.provider.status !== undefined)
+      ? valid.some((m) => (m.provider.status ?? API_KEY_DEFAULTS.status) === 'active')
+        ? ('active' as const)
+        : ('disabled' as const)
+      : undefined;
+    const endpoint = {
       base_url: head.base_url,
       google_project: head.google_project,
       google_location: head.google_location,
-      models: uniq(valid.flatMap((m) => m.provider.models)),
-      status: valid.some((m) => m.provider.status === 'active') ? ('active' as const) : ('disabled' as const),
     };
+    // On overwrite, endpoint fields the head entry leaves out keep their stored values.
+    const givenEndpoint = present({
+      base_url: head.provider.base_url !== undefined ? endpoint.base_url : undefined,
+      google_project: head.provider.google_project !== undefined ? endpoint.google_project : undefined,
+      google_location: head.provider.google_location !== undefined ? endpoint.google_location : undefined,
+    });
     const secretless = new Set<ValidMember>();
     const targets = [{ name, route_group: routeGroup }, ...extraRouteGroups.map((g) => ({ name: `${name}@${g}`, route_group: g }))];
     for (const target of targets) {
@@ -345,39 +432,49 @@ function planProviders(input: PlanInput, warnings: string[], counts: ImportCount
       plannedNames.add(target.name);
       const found = existingGroups.get(target.name);
       const action: PlanAction = found ? (options.conflict === 'overwrite' ? 'overwrite' : 'skip') : 'create';
+      const values: GroupValues = {
+        name: target.name,
+        type: head.type,
+        route_group: target.route_group,
+        ...endpoint,
+        models: givenModels ?? (found ? [...found.models] : []),
+        status: givenStatus ?? 'active',
+      };
+      const changes: Partial<GroupValues> = {
+        name: target.name,
+        type: head.type,
+        ...(target.name === name && head.provider.primary_group === undefined ? {} : { route_group: target.route_group }),
+        ...givenEndpoint,
+        ...(givenModels !== undefined ? { models: givenModels } : {}),
+        ...(givenStatus !== undefined ? { status: givenStatus } : {}),
+      };
       const unmatched = new Map((found?.apiKeys ?? []).map((k) => [k.id, k.name]));
       const apiKeys = valid.map((m): ApiKeyPlan => {
-        let keyAction: PlanAction = action === 'skip' ? 'skip' : 'create';
-        let existingId: number | undefined;
-        if (action === 'overwrite') {
-          const match = [...unmatched].find(([, keyName]) => keyName === m.provider.name);
-          if (match) {
-            existingId = match[0];
-            unmatched.delete(match[0]);
-            keyAction = 'overwrite';
-          }
+        const p = m.provider;
+        const given = present({
+          weight: p.weight,
+          rate_multiplier: p.rate_multiplier,
+          status: p.status,
+          auto_ban: p.auto_ban,
+          access_token_expires_at: p.access_token_expires_at === undefined ? undefined : p.access_token_expires_at === null ? null : new Date(p.access_token_expires_at),
+          account_id: p.account_id,
+        });
+        const base = { name: p.name, secret: p.api_key?.trim() || null };
+        const match = action === 'overwrite' ? [...unmatched].find(([, keyName]) => keyName === p.name) : undefined;
+        if (match) {
+          unmatched.delete(match[0]);
+          tally(counts, 'api_keys', 'overwrite');
+          return { ...base, action: 'overwrite', existingId: match[0], values: given };
         }
+        const keyAction = action === 'skip' ? ('skip' as const) : ('create' as const);
         tally(counts, 'api_keys', keyAction);
-        return {
-          action: keyAction,
-          ...(existingId !== undefined ? { existingId } : {}),
-          name: m.provider.name,
-          secret: m.provider.api_key?.trim() || null,
-          weight: m.provider.weight,
-          rate_multiplier: m.provider.rate_multiplier,
-          status: m.provider.status,
-          auto_ban: m.provider.auto_ban,
-          ...(m.provider.access_token_expires_at !== undefined
-            ? { access_token_expires_at: m.provider.access_token_expires_at === null ? null : new Date(m.provider.access_token_expires_at) }
-            : {}),
-          ...(m.provider.account_id !== undefined ? { account_id: m.provider.account_id } : {}),
-        };
+        return { ...base, action: keyAction, values: { ...API_KEY_DEFAULTS, ...given } };
       });
       tally(counts, 'provider_groups', action);
       apiKeys.forEach((k, i) => {
         if (k.action === 'create' && k.secret === null) secretless.add(valid[i]!);
       });
-      plans.push({ action, ...(found ? { existingId: found.id } : {}), values: { name: target.name, route_group: target.route_group, ...shared }, apiKeys });
+      plans.push({ action, ...(found ? { existingId: found.id } : {}), values, changes, apiKeys });
     }
     for (const m of secretless) {
       warnings.push(
@@ -388,24 +485,34 @@ function planProviders(input: PlanInput, warnings: string[], counts: ImportCount
   return plans;
 }
 
-function masterValues(m: ImportMaster, ref: string, warnings: string[]): MasterValues {
-  const namespaces = uniq(m.namespaces && m.namespaces.length > 0 ? m.namespaces : [DEFAULT_NAMESPACE]);
-  const defaultNamespace = m.default_namespace || (namespaces.includes(DEFAULT_NAMESPACE) ? DEFAULT_NAMESPACE : namespaces[0]!);
+/**
+ * The master after the import (`values`) and what an overwrite writes (`changes`). Namespaces left
+ * out (or empty) are the stored ones, else `[default]`; a default_namespace left out is the stored
+ * one while it is still among them, else `default` when listed, else the first.
+ */
+function masterValues(m: ImportMaster, current: MasterValues | undefined, ref: string, warnings: string[]): { values: MasterValues; changes: Partial<MasterValues> } {
+  const namespaces = uniq(m.namespaces && m.namespaces.length > 0 ? m.namespaces : (current?.namespaces ?? [DEFAULT_NAMESPACE]));
+  const defaultNamespace =
+    m.default_namespace ||
+    (current && namespaces.includes(current.default_namespace) ? current.default_namespace : namespaces.includes(DEFAULT_NAMESPACE) ? DEFAULT_NAMESPACE : namespaces[0]!);
   if (!namespaces.includes(defaultNamespace)) {
     warnings.push(`${ref}: default_namespace "${defaultNamespace}" is not among its namespaces; added to them`);
     namespaces.push(defaultNamespace);
   }
-  return {
-    name: m.name,
-    group: m.group || DEFAULT_ROUTE_GROUP,
-    namespaces,
-    default_namespace: defaultNamespace,
+  const given = present({
+    group: m.group === undefined ? undefined : m.group || DEFAULT_ROUTE_GROUP,
     max_child_keys: m.max_child_keys,
     global_qps: m.global_qps,
     status: m.status,
     quota_limit: m.quota_limit,
     quota_used: m.quota_used,
     budgets: m.budgets,
+  });
+  const access = { namespaces, default_namespace: defaultNamespace };
+  const accessChanged = !current || current.default_namespace !== defaultNamespace || current.namespaces.join('\u0000') !== namespaces.join('\u0000');
+  return {
+    values: { ...MASTER_CREATE_DEFAULTS, ...current, ...given, name: m.name, ...access },
+    changes: { ...given, ...(accessChanged ? access : {}) },
   };
 }
 
@@ -424,13 +531,24 @@ function planMasters(input: PlanInput, warnings: string[], counts: ImportCounts)
     const found = existing.get(m.name);
     const action: PlanAction = found ? (input.options.conflict === 'overwrite' ? 'overwrite' : 'skip') : 'create';
     tally(counts, 'masters', action);
-    plans.push({ action, ...(found ? { existingId: found.id } : {}), values: masterValues(m, ref, warnings) });
+    let current: MasterValues | undefined;
+    if (found) {
+      const { id: _id, ...stored } = found;
+      current = stored;
+    }
+    const { values, changes } = masterValues(m, current, ref, warnings);
+    plans.push({ action, ...(found ? { existingId: found.id } : {}), values, changes });
   });
   return plans;
 }
 
-function keyValues(key: ImportKey, master: MasterValues, ref: string, warnings: string[]): KeyValues | undefined {
-  const badIps = key.allow_ips.flatMap((ip) => {
+/**
+ * The fields of a key entry the file gives, checked against its master (after the import). Left
+ * out of the result when absent: a create fills them from KEY_DEFAULTS, an overwrite keeps them
+ * (namespaces kept that the master no longer has are narrowed afterwards, import.service.ts).
+ */
+function keyValues(key: ImportKey, master: MasterValues, ref: string, warnings: string[]): Present<KeyValues> | undefined {
+  const badIps = (key.allow_ips ?? []).flatMap((ip) => {
     const problem = cidrProblem(ip);
     return problem ? [`"${ip}" ${problem}`] : [];
   });
@@ -439,40 +557,44 @@ function keyValues(key: ImportKey, master: MasterValues, ref: string, warnings: 
     warnings.push(`${ref}: allow_ips ${badIps.join('; ')}; key skipped`);
     return undefined;
   }
-  let namespaces = uniq(key.namespaces ?? []);
-  const outside = namespaces.filter((ns) => !master.namespaces.includes(ns));
-  if (outside.length > 0) {
-    warnings.push(`${ref}: namespaces ${outside.join(', ')} are not among master "${master.name}"'s; dropped from the key`);
+  let namespaces = key.namespaces === undefined ? undefined : uniq(key.namespaces);
+  const outside = (namespaces ?? []).filter((ns) => !master.namespaces.includes(ns));
+  if (namespaces && outside.length > 0) {
     namespaces = namespaces.filter((ns) => master.namespaces.includes(ns));
+    // None left: the master's default namespace, as an overwrite narrowing a master does — never
+    // the empty list, which would widen the key to all the master's namespaces.
+    const fallback = namespaces.length === 0 ? `; the key keeps only the master's default namespace "${master.default_namespace}"` : '';
+    if (namespaces.length === 0) namespaces = [master.default_namespace];
+    warnings.push(`${ref}: namespaces ${outside.join(', ')} are not among master "${master.name}"'s; dropped from the key${fallback}`);
   }
-  const effective = namespaces.length > 0 ? namespaces : master.namespaces;
-  let defaultNamespace = key.default_namespace || null;
-  if (defaultNamespace !== null && !effective.includes(defaultNamespace)) {
+  const effective = namespaces && namespaces.length > 0 ? namespaces : master.namespaces;
+  let defaultNamespace = key.default_namespace === undefined ? undefined : key.default_namespace || null;
+  if (defaultNamespace && !effective.includes(defaultNamespace)) {
     warnings.push(`${ref}: default_namespace "${defaultNamespace}" is not among the key's namespaces; the master's default applies`);
     defaultNamespace = null;
   }
-  let group = key.group || null;
-  if (group !== null && group !== master.group) {
+  let group = key.group === undefined ? undefined : key.group || null;
+  if (group && group !== master.group) {
     warnings.push(`${ref}: group "${group}" differs from master "${master.name}"'s group "${master.group}"; the key follows the master's`);
     group = null;
   }
-  return {
-    name: key.name ?? '',
+  return present({
+    name: key.name,
     status: key.status,
-    scopes: uniq(key.scopes ?? DEFAULT_IMPORTED_SCOPES),
+    scopes: key.scopes && uniq(key.scopes),
     namespaces,
     default_namespace: defaultNamespace,
     group,
     model_limits_enabled: key.model_limits_enabled,
-    model_limits: uniq(key.model_limits),
-    allow_ips: uniq(key.allow_ips),
-    expires_at: key.expires_at ? new Date(key.expires_at) : null,
+    model_limits: key.model_limits && uniq(key.model_limits),
+    allow_ips: key.allow_ips && uniq(key.allow_ips),
+    expires_at: key.expires_at === undefined ? undefined : key.expires_at ? new Date(key.expires_at) : null,
     quota_limit: key.unlimited_quota === true ? -1 : key.quota_limit,
     quota_used: key.quota_used,
-    rpm_limit: key.rpm_limit ?? 0,
-    tpm_limit: key.tpm_limit ?? 0,
+    rpm_limit: key.rpm_limit,
+    tpm_limit: key.tpm_limit,
     budgets: key.budgets,
-  };
+  });
 }
 
 function planKeys(input: PlanInput, masters: readonly MasterPlan[], warnings: string[], counts: ImportCounts): KeyPlan[] {
@@ -502,12 +624,15 @@ function planKeys(input: PlanInput, masters: readonly MasterPlan[], warnings: st
     if (found && found.master_id !== master.existingId) {
       return skip(`this key already exists under another master (id ${found.master_id}); not moved; skipped`);
     }
-    const values = keyValues(key, master.values, ref, warnings);
-    if (!values) return skip();
-    const action = found ? ('overwrite' as const) : ('create' as const);
-    tally(counts, 'keys', action);
-    if (values.status === 'active' || values.status === 'disabled') slots.set(master.values.name, (slots.get(master.values.name) ?? 0) + 1);
-    plans.push({ action, ...(found ? { existingId: found.id } : {}), master: master.values.name, identity, values });
+    const given = keyValues(key, master.values, ref, warnings);
+    if (!given) return skip();
+    const base = { master: master.values.name, identity };
+    const plan: KeyPlan = found ? { ...base, action: 'overwrite', existingId: found.id, values: given } : { ...base, action: 'create', values: { ...KEY_DEFAULTS, ...given } };
+    tally(counts, 'keys', plan.action);
+    // A kept status is not known here: counted as holding a slot (the check only warns).
+    const status = plan.values.status ?? 'active';
+    if (status === 'active' || status === 'disabled') slots.set(master.values.name, (slots.get(master.values.name) ?? 0) + 1);
+    plans.push(plan);
   });
   for (const master of masters) {
     const used = slots.get(master.values.name) ?? 0;
@@ -545,12 +670,13 @@ function planBindings(input: PlanInput, groups: readonly GroupPlan[], warnings: 
       return;
     }
     seen.add(id);
-    const routeGroup = b.route_group || DEFAULT_ROUTE_GROUP;
+    const found = existingBindings.get(id);
+    // route_group left out: an existing binding keeps its own.
+    const routeGroup = b.route_group !== undefined ? b.route_group || DEFAULT_ROUTE_GROUP : (found?.route_group ?? DEFAULT_ROUTE_GROUP);
     const candidateGroups = [...finalGroups]
       .filter(([, g]) => (g.route_group || DEFAULT_ROUTE_GROUP) === routeGroup && g.models.includes(b.model))
       .map(([name]) => name)
       .sort();
-    const found = existingBindings.get(id);
     const action: PlanAction = found ? (options.conflict === 'overwrite' ? 'overwrite' : 'skip') : 'create';
     if (action !== 'skip' && candidateGroups.length === 0) {
       // An explicit binding without candidates would shadow the implicit route and fail every request.
@@ -565,7 +691,7 @@ function planBindings(input: PlanInput, groups: readonly GroupPlan[], warnings: 
       namespace: b.namespace,
       public_model: b.model,
       route_group: routeGroup,
-      status: b.status,
+      ...(b.status !== undefined ? { status: b.status } : action === 'overwrite' ? {} : { status: BINDING_DEFAULT_STATUS }),
       candidateGroups,
     });
   });
@@ -575,7 +701,7 @@ function planBindings(input: PlanInput, groups: readonly GroupPlan[], warnings: 
 function planNamespaces(input: PlanInput, masters: readonly MasterPlan[], keys: readonly KeyPlan[], bindings: readonly BindingPlan[], counts: ImportCounts): NamespacePlan[] {
   const referenced = new Set<string>();
   for (const m of masters) if (m.action !== 'skip') for (const ns of [...m.values.namespaces, m.values.default_namespace]) referenced.add(ns);
-  for (const k of keys) for (const ns of [...k.values.namespaces, ...(k.values.default_namespace ? [k.values.default_namespace] : [])]) referenced.add(ns);
+  for (const k of keys) for (const ns of [...(k.values.namespaces ?? []), ...(k.values.default_namespace ? [k.values.default_namespace] : [])]) referenced.add(ns);
   for (const b of bindings) if (b.action !== 'skip') referenced.add(b.namespace);
   const existing = new Set(input.existing.namespaces);
   return [...referenced].sort().map((name) => {
@@ -583,6 +709,42 @@ function planNamespaces(input: PlanInput, masters: readonly MasterPlan[], keys: 
     tally(counts, 'namespaces', action);
     return { action, name };
   });
+}
+
+/** Registry models by name; fields the file leaves out are not written (column default / stored value). */
+function planModels(input: PlanInput, warnings: string[], counts: ImportCounts): ModelPlan[] {
+  const existing = new Map(input.existing.models.map((m) => [m.name, m]));
+  const seen = new Set<string>();
+  const plans: ModelPlan[] = [];
+  input.file.data.models.forEach((m: ImportModel, index) => {
+    if (seen.has(m.name)) {
+      warnings.push(`data.models[${index}] "${m.name}": a model with this name appears earlier in the file; skipped`);
+      counts.models.skipped += 1;
+      return;
+    }
+    seen.add(m.name);
+    const found = existing.get(m.name);
+    const action: PlanAction = found ? (input.options.conflict === 'overwrite' ? 'overwrite' : 'skip') : 'create';
+    tally(counts, 'models', action);
+    const values: ModelValues = present({
+      kind: m.kind,
+      context_window: m.context_window,
+      max_output_tokens: m.max_output_tokens,
+      supports_stream: m.supports_stream,
+      supports_vision: m.supports_vision,
+      supports_functions: m.supports_functions,
+      supports_tool_choice: m.supports_tool_choice,
+      supports_fim: m.supports_fim,
+      price_input: m.price_input,
+      price_output: m.price_output,
+      price_cache_read: m.price_cache_read,
+      price_cache_write: m.price_cache_write,
+      price_per_request: m.price_per_request,
+      price_source: m.price_source,
+    });
+    plans.push({ action, ...(found ? { existingId: found.id } : {}), name: m.name, values });
+  });
+  return plans;
 }
 
 /** Decides everything an import will do. Pure. */
@@ -594,5 +756,6 @@ export function planImport(input: PlanInput): ImportPlan {
   const keys = planKeys(input, masters, warnings, counts);
   const bindings = planBindings(input, groups, warnings, counts);
   const namespaces = planNamespaces(input, masters, keys, bindings, counts);
-  return { namespaces, groups, masters, keys, bindings, warnings, counts };
+  const models = planModels(input, warnings, counts);
+  return { namespaces, groups, masters, keys, bindings, models, warnings, counts };
 }
