@@ -5,12 +5,15 @@ import type { SyncNudge } from '../../src/domain/write-context.js';
 import { queueCatalog, type QueueName } from '../index.js';
 import { enqueue, type QueueSet } from '../queues.js';
 import { parsePayload, type JobProcessor, type ProcessorContext } from '../processor-context.js';
+import { webhookEnqueuer, workerWebhookQueues } from '../webhooks/publish.js';
 import { providerEventsQueue } from './definition.js';
 
 /**
  * Thin: parse, apply one event through write() (row + audit + outbox row: `routing` for upstream
  * keys, `key` for an exhausted child key), nudge the sync worker after commit. A replayed job is a
- * no-op (the service compares `at` with the key, or finds the spend already recorded).
+ * no-op (the service compares `at` with the key, or finds the spend already recorded). Status
+ * changes publish their webhook event (`key.exhausted`, `master.exhausted`, `api_key.disabled`)
+ * into `webhooks` inside the transaction: a failed enqueue fails the job, which retries the change.
  */
 export const processProviderEvent: JobProcessor<ProviderEventResult | { lifted: number[] }> = async (job, ctx) => {
   const event = parsePayload(providerEventsQueue, job.data);
@@ -21,6 +24,7 @@ export const processProviderEvent: JobProcessor<ProviderEventResult | { lifted: 
       onNudgeError: (err) => ctx.logger.warn({ err: { message: (err as Error).message } }, 'sync nudge failed after commit; the sweeper will apply the change'),
     },
     now: ctx.now,
+    events: { enqueue: webhookEnqueuer(workerWebhookQueues(ctx)) },
   };
   if (event.type === 'ban_expiry_sweep') {
     const lifted = await liftExpiredAutoBans(deps);

@@ -10,6 +10,7 @@ import {
 import { queueCatalog, type QueueName } from '../index.js';
 import { enqueue, type QueueSet } from '../queues.js';
 import { parsePayload, type JobProcessor, type ProcessorContext } from '../processor-context.js';
+import { webhookEnqueuer, workerWebhookQueues } from '../webhooks/publish.js';
 import { expiringJobId, sweepJobOptions, tokenRefreshQueue } from './definition.js';
 
 /**
@@ -38,6 +39,7 @@ export const processTokenRefresh: JobProcessor<RefreshResult | { enqueued: numbe
     box: ctx.secretBox,
     oauth: ctx.config.oauth,
     now: ctx.now,
+    events: { enqueue: webhookEnqueuer(workerWebhookQueues(ctx)) },
   };
   // Asked at the gateway's 401, else when the job was created: a refresh committed since answers it.
   const requestedAt = payload.requested_at ? new Date(payload.requested_at) : job.timestamp ? new Date(job.timestamp) : undefined;

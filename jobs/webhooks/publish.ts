@@ -6,6 +6,7 @@ import { publishEvent, type EventPublisherDeps } from '../../src/domain/webhook-
 import { queueCatalog, type QueueName } from '../index.js';
 import { enqueue, type QueueSet } from '../queues.js';
 import { webhookJobId } from './definition.js';
+import { ServiceUnavailableError } from '../../src/lib/errors.js';
 
 /**
  * Producer-side helpers of the `webhooks` queue, for the api and for processors (never a
@@ -29,7 +30,8 @@ export function webhookEnqueuer(queues: QueueSet, timeoutMs = WEBHOOK_ENQUEUE_TI
     await Promise.race([
       enqueue(queues, 'webhooks', delivery, { jobId: webhookJobId(delivery) }),
       new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`webhooks enqueue timed out after ${timeoutMs} ms`)), timeoutMs);
+        // A 503 where an api request waits on it (Redis unreachable), never a 500.
+        timer = setTimeout(() => reject(new ServiceUnavailableError(`webhooks enqueue timed out after ${timeoutMs} ms`)), timeoutMs);
       }),
     ]).finally(() => clearTimeout(timer));
   };

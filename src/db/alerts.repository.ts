@@ -60,6 +60,8 @@ export interface AlertRow {
   dismissed_by: string | null;
   announced_at: Date | null;
   resolved_announced_at: Date | null;
+  /** The severity subscribers last heard (`alert.created`, then each `alert.escalated`); null before the first announcement. */
+  announced_severity: AlertSeverity | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -257,18 +259,45 @@ export async function transitionAlert(
 
 // --- announcements -----------------------------------------------------------------------------
 
-/** Alerts whose `alert.created` (or `alert.resolved`) event is still to publish, created (resolved) since `since`, oldest first. */
-export async function pendingAnnouncements(db: Knex, kind: 'created' | 'resolved', options: { since: Date; limit: number }): Promise<AlertRow[]> {
+export type AnnouncementKind = 'created' | 'escalated' | 'resolved';
+
+/**
+ * Alerts whose announcement of `kind` is still to publish, oldest first: `created` — never
+ * announced, created since `since`; `resolved` — resolved since `since`, resolve not announced;
+ * `escalated` — open, announced, seen since `since`, and now more severe than subscribers heard.
+ */
+export async function pendingAnnouncements(db: Knex, kind: AnnouncementKind, options: { since: Date; limit: number }): Promise<AlertRow[]> {
   const query = db<AlertRow>('alerts').select('*').orderBy('id').limit(options.limit);
   if (kind === 'created') query.whereNull('announced_at').where('created_at', '>=', options.since);
-  else query.where('status', 'resolved').whereNull('resolved_announced_at').where('resolved_at', '>=', options.since);
+  else if (kind === 'resolved') query.where('status', 'resolved').whereNull('resolved_announced_at').where('resolved_at', '>=', options.since);
+  else {
+    query
+      .whereIn('status', OPEN_STATUSES)
+      .whereNotNull('announced_at')
+      .whereNotNull('announced_severity')
+      .whereRaw(`${RANK('severity::text')} > ${RANK('announced_severity::text')}`)
+      .where('last_seen_at', '>=', options.since);
+  }
   return query as Promise<AlertRow[]>;
 }
 
-export async function markAnnounced(db: Knex, kind: 'created' | 'resolved', ids: readonly number[], now: Date): Promise<void> {
+/**
+ * Records that the announcement of `kind` was published. `created` and `escalated` also record the
+ * severity they published (`announced_severity`, never lowered), so an escalation is announced once.
+ */
+export async function markAnnounced(db: Knex, kind: AnnouncementKind, ids: readonly number[], now: Date, severity?: AlertSeverity): Promise<void> {
   if (ids.length === 0) return;
-  const column = kind === 'created' ? 'announced_at' : 'resolved_announced_at';
-  await db('alerts').whereIn('id', ids).whereNull(column).update({ [column]: now });
+  if (kind === 'resolved') {
+    await db('alerts').whereIn('id', ids).whereNull('resolved_announced_at').update({ resolved_announced_at: now });
+    return;
+  }
+  if (kind === 'created') await db('alerts').whereIn('id', ids).whereNull('announced_at').update({ announced_at: now });
+  if (severity !== undefined) {
+    await db('alerts')
+      .whereIn('id', ids)
+      .where((q) => q.whereNull('announced_severity').orWhereRaw(`${RANK('announced_severity::text')} < ${RANK('?::text')}`, [severity]))
+      .update({ announced_severity: severity });
+  }
 }
 
 // --- thresholds --------------------------------------------------------------------------------

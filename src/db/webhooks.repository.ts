@@ -9,6 +9,8 @@ export interface WebhookRow {
   secret_ciphertext: Buffer;
   secret_nonce: Buffer;
   key_version: number;
+  /** The secret's last 4 characters, for the masked `whsec_…last4`; null for rows written before it existed. */
+  secret_last4: string | null;
   events: string[];
   status: 'active' | 'disabled';
   disabled_reason: string | null;
@@ -20,6 +22,7 @@ export interface SealedColumns {
   secret_ciphertext: Buffer;
   secret_nonce: Buffer;
   key_version: number;
+  secret_last4: string;
 }
 
 export interface NewWebhookRow extends SealedColumns {
@@ -68,6 +71,14 @@ export async function updateWebhook(trx: Knex.Transaction, id: number, changes: 
     .update({ ...changes, updated_at: trx.fn.now() })
     .returning<WebhookRow[]>('*');
   return row ? toRow(row) : undefined;
+}
+
+/**
+ * Stores the last 4 of a row written before `secret_last4` existed, unless it was set meanwhile (a
+ * rotation wins). Leaves `updated_at` alone: nothing an admin changed.
+ */
+export async function backfillSecretLast4(db: Knex, id: number, last4: string): Promise<void> {
+  await db('webhooks').where('id', id).whereNull('secret_last4').update({ secret_last4: last4 });
 }
 
 /** Deletes the row (its delivery attempts go with it: ON DELETE CASCADE); true when it existed. */

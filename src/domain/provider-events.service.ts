@@ -4,6 +4,7 @@ import { findApiKey, type ApiKeyStatus } from '../db/api-keys.repository.js';
 import { findKeyById, lockKey, raiseKeyQuotaUsed, updateKey, type KeyStatus } from '../db/keys.repository.js';
 import { lockMaster, raiseMasterQuotaUsed } from '../db/masters.repository.js';
 import { lastQuotaReset, liftExpiredBans, setApiKeyBan, setRefreshError, type BanValues, type QuotaResetState } from '../db/provider-events.repository.js';
+import { apiKeyDisabledEvent, keyExhaustedEvent, masterExhaustedEvent, publishStatusEvent, type StatusEventPublisher } from './status-events.js';
 import { write, type WriteContext, type WriteDeps, type WriteUnit } from './write-context.js';
 
 /**
@@ -15,6 +16,11 @@ import { write, type WriteContext, type WriteDeps, type WriteUnit } from './writ
  * the key's `updated_at` is stale — an admin re-enabled or edited the key since, or a later event
  * was applied — and is ignored. Keys written here get `updated_at = at`, so the rule also orders
  * gateway events among themselves. Applying an event twice changes nothing the second time.
+ *
+ * Status changes are announced to `/admin/webhooks` subscribers (src/domain/status-events.ts):
+ * `api_key.disabled` when an auto-ban disables an enabled key, `key.exhausted` when a key becomes
+ * exhausted, `master.exhausted` when a master's quota_used crosses its limit. Only on the change
+ * itself: a repeated event, or a longer ban of a key already banned, publishes nothing.
  */
 
 export type ApiKeyEvent =
@@ -104,6 +110,8 @@ export function planApiKeyEvent(state: KeyState | undefined, event: ApiKeyEvent,
 export interface ProviderEventDeps {
   write: WriteDeps;
   now: () => Date;
+  /** Publishes status events (inside the write, its last step); left out, none are published. */
+  events?: StatusEventPublisher;
 }
 
 export interface ProviderEventResult {
@@ -118,7 +126,7 @@ export const GATEWAY_WRITER: WriteContext = { actor: { type: 'system', id: 'gate
 /** Applies one gateway report. Idempotent: a replay, or an event overtaken by a newer write, is a no-op. */
 export async function applyProviderEvent(deps: ProviderEventDeps, event: ProviderEventInput): Promise<ProviderEventResult> {
   if (event.type === 'alert') return raiseGatewayAlert(deps.write.knex, event);
-  if (event.type === 'quota_exhausted') return write(deps.write, GATEWAY_WRITER, (unit) => applyQuotaExhausted(unit, event));
+  if (event.type === 'quota_exhausted') return write(deps.write, GATEWAY_WRITER, (unit) => applyQuotaExhausted(unit, event, deps.events));
   return write(deps.write, GATEWAY_WRITER, async (unit) => {
     const key = await findApiKey(unit.trx, event.api_key_id, { forUpdate: true });
     const plan = planApiKeyEvent(key, event, deps.now());
@@ -140,6 +148,12 @@ export async function applyProviderEvent(deps: ProviderEventDeps, event: Provide
             : { at: event.at };
         await unit.audit(plan.kind === 'ban' ? 'api_key.auto_ban' : 'api_key.unban', object, metadata);
         await unit.sync({ resource: 'routing', action: 'upsert' });
+        // Announced when the key goes from routable to banned, not when a ban is only extended.
+        if (plan.kind === 'ban' && key!.status !== 'auto_disabled') {
+          const { ban_reason, ban_until } = plan.values;
+          const change = { api_key_id: key!.id, provider_group_id: key!.group_id, reason: ban_reason ?? 'auto_ban', source: 'auto_ban' as const };
+          await publishStatusEvent(unit.trx, deps.events, apiKeyDisabledEvent({ ...change, until: ban_until, at: event.at }));
+        }
         return { applied: true, outcome: plan.kind === 'ban' ? 'key auto-disabled' : 'ban lifted' };
       }
     }
@@ -186,7 +200,7 @@ export function planQuotaEvent(state: QuotaState | undefined, reset: QuotaResetS
   return { kind: 'record', quota_used: used, exhaust, crossed };
 }
 
-async function applyQuotaExhausted(unit: WriteUnit, event: QuotaExhaustedEvent): Promise<ProviderEventResult> {
+async function applyQuotaExhausted(unit: WriteUnit, event: QuotaExhaustedEvent, events: StatusEventPublisher | undefined): Promise<ProviderEventResult> {
   const { trx } = unit;
   // Lock order master → key, as every key write does (docs/control-plane.md).
   const masterId = event.subject === 'master' ? event.id : (await findKeyById(trx, event.id))?.master_id;
@@ -200,7 +214,10 @@ async function applyQuotaExhausted(unit: WriteUnit, event: QuotaExhaustedEvent):
   if (event.subject === 'master') {
     await raiseMasterQuotaUsed(trx, event.id, event.spent_micros);
     // Masters have no exhausted status: the gateway refuses their traffic on the live counter.
-    if (plan.crossed) await unit.audit('master.quota_exhausted', { type: 'master', id: event.id }, details);
+    if (plan.crossed) {
+      await unit.audit('master.quota_exhausted', { type: 'master', id: event.id }, details);
+      await publishStatusEvent(unit.trx, events, masterExhaustedEvent(event.id, { quota_used: plan.quota_used, quota_limit: state!.quota_limit, at: event.at }));
+    }
     return { applied: true, outcome: 'master quota_used recorded' };
   }
   await raiseKeyQuotaUsed(trx, event.id, event.spent_micros);
@@ -208,6 +225,7 @@ async function applyQuotaExhausted(unit: WriteUnit, event: QuotaExhaustedEvent):
   const row = (await updateKey(trx, event.id, { status: 'exhausted' }))!;
   await unit.audit('key.exhausted', { type: 'key', id: event.id }, { master_id: row.master_id, ...details });
   await unit.sync({ resource: 'key', id: row.id, digest: row.key_digest, action: 'upsert' });
+  await publishStatusEvent(unit.trx, events, keyExhaustedEvent(row, { quota_used: plan.quota_used, quota_limit: state!.quota_limit, at: event.at }));
   return { applied: true, outcome: 'key exhausted' };
 }
 

@@ -23,6 +23,23 @@ export interface EventPublisherDeps {
 /** The ping sent by `POST /admin/webhooks/:id/test`. */
 export const TEST_EVENT_TYPE = 'webhook.test';
 
+/**
+ * Every event type the system publishes (docs/webhooks.md "Event types"). Subscriptions are
+ * validated by shape (`EVENT_TYPE_PATTERN` or `family.*`), not against this list, so a receiver
+ * may subscribe ahead to a type a later version adds; the list documents what exists today.
+ */
+export const WEBHOOK_EVENT_TYPES = [
+  'alert.created',
+  'alert.escalated',
+  'alert.resolved',
+  'key.exhausted',
+  'master.exhausted',
+  'api_key.disabled',
+  TEST_EVENT_TYPE,
+] as const;
+
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
 export function subscribes(events: readonly string[], type: string): boolean {
   if (events.length === 0) return true;
   return events.some((e) => e === type || e === '*' || (e.endsWith('.*') && type.startsWith(e.slice(0, -1))));

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import { listDeliveriesOfWebhook } from '../db/webhook-deliveries.repository.js';
 import {
+  backfillSecretLast4,
   deleteWebhook,
   findWebhook,
   insertWebhook,
@@ -25,7 +26,8 @@ import { write, type WriteContext, type WriteDeps } from './write-context.js';
  * subscribes to (empty = all, exact types, or `family.*`) and a Standard Webhooks signing secret
  * (`whsec_<base64>`), sealed with SecretBox under AAD `webhooks:<id>:secret` — the AAD the delivery
  * worker opens it with. The secret is returned in full once, by create and rotate-secret; every
- * other answer shows it masked (`whsec_…last4`). Every write is audited without the secret (and
+ * other answer shows it masked (`whsec_…last4`) from `secret_last4`, stored at write time, so
+ * reads never decrypt (rows written before that column existed are decrypted once and backfilled). Every write is audited without the secret (and
  * with only the URL's origin: paths and queries of webhook URLs often hold tokens). Nothing here is
  * synced to Redis: only the worker reads webhooks.
  */
@@ -73,8 +75,12 @@ export function generateWebhookSecret(): string {
 }
 
 export function maskWebhookSecret(secret: string): string {
-  return `${WHSEC_PREFIX}…${secret.slice(-4)}`;
+  return `${WHSEC_PREFIX}…${lastFour(secret)}`;
 }
+
+const lastFour = (secret: string): string => secret.slice(-4);
+/** Shown when a secret no longer decrypts (e.g. after `EZ_SECRET` changed): rotate it. */
+const UNREADABLE_MASK = `${WHSEC_PREFIX}…????`;
 
 function openSecret(box: SecretBox, row: WebhookRow): string | undefined {
   try {
@@ -98,10 +104,17 @@ function toDto(row: WebhookRow, secret: string): WebhookDto {
   };
 }
 
-/** The DTO with the secret masked (`whsec_…????` when it no longer decrypts: rotate it). */
-function maskedDto(box: SecretBox, row: WebhookRow): WebhookDto {
+/**
+ * The DTO with the secret masked, from the stored `secret_last4`. A row from before that column
+ * existed is decrypted once and its last 4 written back (`whsec_…????` when it no longer decrypts:
+ * rotate it).
+ */
+async function maskedDto(knex: Knex, box: SecretBox, row: WebhookRow): Promise<WebhookDto> {
+  if (row.secret_last4 !== null) return toDto(row, `${WHSEC_PREFIX}…${row.secret_last4}`);
   const secret = openSecret(box, row);
-  return toDto(row, secret === undefined ? `${WHSEC_PREFIX}…????` : maskWebhookSecret(secret));
+  if (secret === undefined) return toDto(row, UNREADABLE_MASK);
+  await backfillSecretLast4(knex, row.id, lastFour(secret));
+  return toDto(row, maskWebhookSecret(secret));
 }
 
 function checkedUrl(input: string): string {
@@ -120,7 +133,7 @@ function secretOf(given: string | undefined): string {
 
 function seal(box: SecretBox, id: number, secret: string): SealedColumns {
   const sealed = box.seal(secret, secretAad(id));
-  return { secret_ciphertext: sealed.ciphertext, secret_nonce: sealed.nonce, key_version: sealed.keyVersion };
+  return { secret_ciphertext: sealed.ciphertext, secret_nonce: sealed.nonce, key_version: sealed.keyVersion, secret_last4: lastFour(secret) };
 }
 
 async function lockedRow(trx: Knex.Transaction, id: number): Promise<WebhookRow> {
@@ -131,13 +144,15 @@ async function lockedRow(trx: Knex.Transaction, id: number): Promise<WebhookRow>
 
 export async function listWebhookDtos(knex: Knex, box: SecretBox, filters: { status?: 'active' | 'disabled' }, page: Page) {
   const { rows, total } = await listWebhooks(knex, filters, page);
-  return { data: rows.map((row) => maskedDto(box, row)), pagination: { ...page, total } };
+  const data: WebhookDto[] = [];
+  for (const row of rows) data.push(await maskedDto(knex, box, row));
+  return { data, pagination: { ...page, total } };
 }
 
 export async function getWebhook(knex: Knex, box: SecretBox, id: number): Promise<WebhookDto> {
   const row = await findWebhook(knex, id);
   if (!row) throw new NotFoundError('webhook', id);
-  return maskedDto(box, row);
+  return maskedDto(knex, box, row);
 }
 
 /** Creates a webhook; the answer carries the whole secret (the only time besides rotate-secret). */
@@ -173,7 +188,7 @@ export async function updateWebhookById(deps: WriteDeps, ctx: WriteContext, box:
       events: row.events,
       status: row.status,
     });
-    return maskedDto(box, row);
+    return maskedDto(unit.trx, box, row);
   });
 }
 

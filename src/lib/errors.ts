@@ -20,6 +20,8 @@ export type AppErrorCode =
   | 'route_not_found'
   | 'method_not_allowed'
   | 'conflict'
+  /** A status change the resource's current status does not allow (e.g. resolving a dismissed alert). */
+  | 'invalid_transition'
   | 'rate_limited'
   | 'service_unavailable'
   | 'request_timeout'
@@ -102,6 +104,20 @@ export class NotOAuthError extends AppError {
 export class ConflictError extends AppError {
   constructor(message: string, details?: FieldError[]) {
     super('conflict', message, details);
+  }
+}
+
+/** A field error that also names the current (`from`) and the requested (`to`) status. */
+export interface TransitionFieldError extends FieldError {
+  from: string;
+  to: string;
+}
+
+/** 409 `invalid_transition`: details `[{field, message, from, to}]` name the current and requested status. */
+export class InvalidTransitionError extends AppError {
+  constructor(message: string, transition: { field: string; from: string; to: string }) {
+    const detail: TransitionFieldError = { field: transition.field, message: `is ${transition.from}`, from: transition.from, to: transition.to };
+    super('invalid_transition', message, [detail]);
   }
 }
 

@@ -137,7 +137,7 @@ describe('/admin/alerts', function () {
       expect(acked.status, acked.text).to.equal(200);
       expect(acked.body).to.include({ status: 'acknowledged', acknowledged_by: 'admin:bootstrap' });
       expect(Date.parse(acked.body.acknowledged_at!)).to.be.closeTo(Date.now(), 60_000);
-      const again = expectError(await act(alert.id, 'ack'), 409, 'conflict');
+      const again = expectError(await act(alert.id, 'ack'), 409, 'invalid_transition');
       expect(again.message).to.include('already acknowledged');
 
       const resolved = await act(alert.id, 'resolve');
@@ -145,16 +145,16 @@ describe('/admin/alerts', function () {
       expect(resolved.body.resolved_at).to.be.a('string');
       expect((await webhookJob(hook, `alert-${alert.id}-resolved`))?.data.event.type).to.equal('alert.resolved');
 
-      expect(expectError(await act(alert.id, 'dismiss'), 409, 'conflict').message).to.include('resolved');
-      expectError(await act(alert.id, 'ack'), 409, 'conflict');
-      expectError(await act(alert.id, 'resolve'), 409, 'conflict');
+      expect(expectError(await act(alert.id, 'dismiss'), 409, 'invalid_transition').message).to.include('resolved');
+      expectError(await act(alert.id, 'ack'), 409, 'invalid_transition');
+      expectError(await act(alert.id, 'resolve'), 409, 'invalid_transition');
       expectError(await act(999, 'resolve'), 404, 'not_found');
       expectFieldError(await act(0, 'resolve'), 'params.id');
 
       const other = (await create({ type: 'x', title: 'noise' })).body;
       const dismissed = await act(other.id, 'dismiss');
       expect(dismissed.body).to.include({ status: 'dismissed', dismissed_by: 'admin:bootstrap' });
-      expectError(await act(other.id, 'resolve'), 409, 'conflict');
+      expectError(await act(other.id, 'resolve'), 409, 'invalid_transition');
 
       const actions = (await knex()('audit_events').orderBy('id').select('action')).map((r: { action: string }) => r.action);
       expect(actions).to.deep.equal(['alert.create', 'alert.acknowledge', 'alert.resolve', 'alert.create', 'alert.dismiss']);

@@ -26,6 +26,7 @@ describe('mapError', function () {
       ['route_not_found', 404],
       ['method_not_allowed', 405],
       ['conflict', 409],
+      ['invalid_transition', 409],
       ['rate_limited', 429],
       ['request_timeout', 408],
       ['service_unavailable', 503],

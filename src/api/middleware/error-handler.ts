@@ -28,6 +28,7 @@ export const STATUS_BY_CODE: Readonly<Record<AppErrorCode, number>> = {
   route_not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
+  invalid_transition: 409,
   rate_limited: 429,
   request_timeout: 408,
   service_unavailable: 503,
@@ -131,7 +132,7 @@ function sqlState(err: unknown): string | undefined {
 
 const CODE_BY_STATUS = new Map<number, AppErrorCode>(
   (Object.entries(STATUS_BY_CODE) as Array<[AppErrorCode, number]>)
-    .filter(([code]) => code !== 'invalid_json' && code !== 'route_not_found' && code !== 'not_oauth')
+    .filter(([code]) => code !== 'invalid_json' && code !== 'route_not_found' && code !== 'not_oauth' && code !== 'invalid_transition')
     .map(([code, status]) => [status, code]),
 );
 

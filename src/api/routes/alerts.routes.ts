@@ -120,7 +120,7 @@ export const alertRoutes: ApiRoute[] = [
     path: '/admin/alerts',
     summary: 'Raise a manual alert',
     description:
-      'Without a `fingerprint` the alert is always new (201). With one it is deduplicated like any report: an open alert with the same fingerprint absorbs it (200, its count grows). A new alert is announced as `alert.created`.',
+      'Without a `fingerprint` the alert is always new (201). With one it is deduplicated like any report: an open alert with the same fingerprint absorbs it (200, its count grows; severity only rises, announced as `alert.escalated`). A new alert is announced as `alert.created`.',
     tags,
     auth: 'admin',
     request: { body: createAlertSchema },
@@ -139,13 +139,14 @@ export const alertRoutes: ApiRoute[] = [
       method: 'post',
       path: `/admin/alerts/:id/${path}`,
       summary,
-      description: 'Records who and when. An alert not in a status the action applies to is a 409 `conflict` naming its status.',
+      description:
+        'Records who and when. An alert not in a status the action applies to is a 409 `invalid_transition` whose `details` name the current (`from`) and requested (`to`) status.',
       tags,
       auth: 'admin',
       request: { params: alertIdParamsSchema },
       responses: {
         200: { description: 'The alert after the change', schema: alertSchema },
-        409: { description: 'The alert is not in a status this action applies to', schema: errorResponseSchema },
+        409: { description: '`invalid_transition`: the alert is not in a status this action applies to', schema: errorResponseSchema },
       },
       handler: (ctx, { params }, env) => alerts.transition(alertsDeps(env, ctx), writeContext(ctx), params.id, action),
     }),
@@ -155,7 +156,7 @@ export const alertRoutes: ApiRoute[] = [
     path: '/internal/alerts/report',
     summary: 'Report an alert from a data plane (deduplicated by fingerprint, 5-minute cooldown)',
     description:
-      'Validated like the `provider-events` `alert` event. An open alert with the fingerprint absorbs the report (`deduplicated`); a dismissed one still firing, or one resolved less than 5 minutes ago, does too (`suppressed`); otherwise a new alert is created (201) and announced.',
+      'Validated like the `provider-events` `alert` event. An open alert with the fingerprint absorbs the report (`deduplicated`); a dismissed one still firing, or one resolved less than 5 minutes ago, does too (`suppressed`); otherwise a new alert is created (201) and announced. A report that raises an open alert\'s severity is announced as `alert.escalated`.',
     tags: ['internal', 'alerts'],
     auth: 'internal',
     request: { body: reportAlertSchema },

@@ -8,6 +8,8 @@ export const fieldErrorSchema = z
   .object({
     field: z.string().meta({ example: 'body.name' }),
     message: z.string(),
+    from: z.string().optional().meta({ description: '`invalid_transition` only: the current status' }),
+    to: z.string().optional().meta({ description: '`invalid_transition` only: the requested status' }),
   })
   .meta({ id: 'FieldError' });
 

@@ -1,3 +1,4 @@
+import { webhookEnqueuer } from '../../../jobs/webhooks/publish.js';
 import { refreshApiKeyNow, type TokenRefreshDeps } from '../../domain/oauth/token-refresh.service.js';
 import { SecretBox } from '../../lib/secret-box.js';
 import type { ApiDeps } from '../deps.js';
@@ -25,6 +26,7 @@ const refreshDeps = (env: RouteEnv, ctx: RouteContext): TokenRefreshDeps => ({
   box: boxOf(env.deps),
   oauth: env.deps.config.oauth,
   now: () => new Date(),
+  events: { enqueue: webhookEnqueuer(env.deps.queues) },
 });
 
 const problem = (description: string) => ({ description, schema: errorResponseSchema });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EVENT_TYPE_PATTERN } from '../../../jobs/webhooks/definition.js';
+import { WEBHOOK_EVENT_TYPES } from '../../domain/webhook-events.js';
 import { MAX_WEBHOOK_URL_LENGTH } from '../../domain/webhook-url.js';
 import { idParamsSchema, paginationQueryShape, paginationSchema } from './models.schemas.js';
 
@@ -21,7 +22,10 @@ const events = z
   .array(eventPattern)
   .max(MAX_EVENTS)
   .transform((list) => [...new Set(list)])
-  .meta({ description: 'Subscribed event types: [] = every event; exact types (`alert.created`) or family wildcards (`alert.*`)', example: ['alert.*'] });
+  .meta({
+    description: `Subscribed event types: [] = every event; exact types (\`alert.created\`) or family wildcards (\`alert.*\`). Published today: ${WEBHOOK_EVENT_TYPES.map((t) => `\`${t}\``).join(', ')}`,
+    example: ['alert.*', 'key.exhausted'],
+  });
 
 const url = z.string().max(MAX_WEBHOOK_URL_LENGTH).meta({
   description: 'Receiver: http(s), no credentials, no fragment; never a cloud metadata address. Loopback and private addresses are allowed.',

@@ -19,17 +19,17 @@ import {
   type RaiseAlert,
   type RaiseOutcome,
 } from '../../db/alerts.repository.js';
-import { ConflictError, NotFoundError } from '../../lib/errors.js';
+import { InvalidTransitionError, NotFoundError } from '../../lib/errors.js';
 import type { WebhookDelivery } from '../webhook-delivery.js';
 import { write, type WriteContext, type WriteDeps } from '../write-context.js';
-import { announceAlert, type AnnouncementKind } from './announce.js';
+import { announceAlert, escalationPending, type AnnouncementKind } from './announce.js';
 import { toAlertDto, type AlertDto } from './dto.js';
 import { DEFAULT_THRESHOLDS, mergeThresholds, resolveThresholds, storedOverrides, type AlertThresholds, type ThresholdsPatch } from './thresholds.js';
 
 /**
  * `/admin/alerts` and `POST /internal/alerts/report` (docs/alerts.md). Writes commit with their
- * audit event (alerts need no sync outbox: gateways never read them); a new alert, and a resolve,
- * is then announced to webhook subscribers. An announcement that fails after commit is logged and
+ * audit event (alerts need no sync outbox: gateways never read them); a new alert, an open alert
+ * that became more severe (`alert.escalated`), and a resolve are then announced to webhook subscribers. An announcement that fails after commit is logged and
  * left pending: the detector tick publishes it within a minute.
  */
 
@@ -43,15 +43,15 @@ export interface AlertsDeps {
 
 export type { AlertDto } from './dto.js';
 
-/** Which statuses each action may start from (anything else is a 409). */
+/** Which statuses each action may start from (anything else is a 409 `invalid_transition`). */
 export const TRANSITIONS: Record<AlertAction, readonly AlertStatus[]> = {
   acknowledge: ['active'],
   resolve: ['active', 'acknowledged'],
   dismiss: ['active', 'acknowledged'],
 };
 
-/** The action's target status, for messages and audit. */
-const TARGET: Record<AlertAction, AlertStatus> = { acknowledge: 'acknowledged', resolve: 'resolved', dismiss: 'dismissed' };
+/** The action's target status, for messages, errors and audit. */
+export const TARGET: Record<AlertAction, AlertStatus> = { acknowledge: 'acknowledged', resolve: 'resolved', dismiss: 'dismissed' };
 
 /** Why `action` cannot apply to an alert in `status`; null when it can. Pure. */
 export function transitionProblem(action: AlertAction, status: AlertStatus): string | null {
@@ -146,7 +146,8 @@ export interface ReportResult {
 
 /**
  * Records an alert: with a fingerprint it is deduplicated (docs/alerts.md "Dedup and cooldown");
- * without one (manual alerts only) it is always new. Announces it when it is new.
+ * without one (manual alerts only) it is always new. Announces it when it is new, and an open
+ * alert the report made more severe than subscribers last heard (`alert.escalated`, once per step).
  */
 export async function reportAlert(deps: AlertsDeps, ctx: WriteContext, input: ReportInput): Promise<ReportResult> {
   const now = deps.now();
@@ -163,10 +164,11 @@ export async function reportAlert(deps: AlertsDeps, ctx: WriteContext, input: Re
     result = { outcome: 'created', created: true, alert: row };
   }
   if (result.created) await announce(deps, 'created', result.alert);
+  else if (escalationPending(result.alert)) await announce(deps, 'escalated', result.alert);
   return { outcome: result.outcome, created: result.created, alert: toAlertDto(result.alert) };
 }
 
-/** Acknowledges, resolves or dismisses an alert (who and when recorded); 404 unknown, 409 invalid. */
+/** Acknowledges, resolves or dismisses an alert (who and when recorded); 404 unknown, 409 `invalid_transition`. */
 export async function transition(deps: AlertsDeps, ctx: WriteContext, id: number, action: AlertAction): Promise<AlertDto> {
   const now = deps.now();
   const row = await write(deps.write, ctx, async (unit) => {
@@ -174,9 +176,11 @@ export async function transition(deps: AlertsDeps, ctx: WriteContext, id: number
     if (!updated) {
       const current = await findAlert(unit.trx, id);
       if (!current) throw new NotFoundError('alert', id);
-      throw new ConflictError(`Cannot ${action} alert ${id}: ${transitionProblem(action, current.status) ?? 'its status changed meanwhile'}`, [
-        { field: 'status', message: `is ${current.status}` },
-      ]);
+      throw new InvalidTransitionError(`Cannot ${action} alert ${id}: ${transitionProblem(action, current.status) ?? 'its status changed meanwhile'}`, {
+        field: 'status',
+        from: current.status,
+        to: TARGET[action],
+      });
     }
     await unit.audit(`alert.${action}`, { type: 'alert', id }, { status: updated.status, type: updated.type, fingerprint: updated.fingerprint });
     return updated;

@@ -1,6 +1,6 @@
 import { raiseAlert, type RaiseOutcome } from '../../db/alerts.repository.js';
 import type { WebhookDelivery } from '../webhook-delivery.js';
-import { announceAlert, announcePending } from './announce.js';
+import { announceAlert, announcePending, escalationPending } from './announce.js';
 import { loadThresholds } from './alerts.service.js';
 import { collectFigures, type FigureDeps } from './figures.js';
 import { evaluateRules, type Finding } from './rules.js';
@@ -8,8 +8,9 @@ import { evaluateRules, type Finding } from './rules.js';
 /**
  * One detector tick (the `alerts` queue, every minute; docs/alerts.md): load the thresholds,
  * measure, apply the pure rules, record each finding through the dedup of alerts.repository
- * (so a condition that lasts is one alert whose count grows), announce the new ones, then
- * publish whatever announcement is still pending. Idempotent enough for retries: a re-run inside
+ * (so a condition that lasts is one alert whose count grows), announce the new ones and the ones
+ * that became more severe (warning → critical: `alert.escalated`), then publish whatever
+ * announcement is still pending. Idempotent enough for retries: a re-run inside
  * the cooldown only bumps counts, and announcements are deduplicated by event id.
  */
 
@@ -26,6 +27,8 @@ export interface DetectorResult {
   suppressed: number;
   /** Announcements published by this tick (new alerts and earlier pending ones). */
   announced: { created: number; resolved: number };
+  /** `alert.escalated` announcements published by this tick (its own findings and earlier pending ones). */
+  escalated: number;
 }
 
 /** The audit actor of alerts the detector creates. */
@@ -40,13 +43,17 @@ export async function runAlertDetector(deps: DetectorDeps): Promise<DetectorResu
   const now = deps.now();
   const announcer = { knex: deps.knex, enqueue: deps.enqueue, now: deps.now };
   let announcedNow = 0;
+  let escalatedNow = 0;
+  // A failed announcement stays pending; announcePending below retries it (and fails the tick if it still cannot).
+  const tryAnnounce = (kind: 'created' | 'escalated', row: Parameters<typeof announceAlert>[2]) => announceAlert(announcer, kind, row).then(() => true, () => false);
   for (const finding of findings) {
     const result = await raiseAlert(deps.knex, toRaise(finding), { actor: DETECTOR_ACTOR, now });
     counts[result.outcome]++;
     if (result.created) {
       created.push(result.alert.id);
-      // A failed announcement stays pending; announcePending below retries it (and fails the tick if it still cannot).
-      if (await announceAlert(announcer, 'created', result.alert).then(() => true, () => false)) announcedNow++;
+      if (await tryAnnounce('created', result.alert)) announcedNow++;
+    } else if (escalationPending(result.alert)) {
+      if (await tryAnnounce('escalated', result.alert)) escalatedNow++;
     }
   }
   const pending = await announcePending(announcer);
@@ -56,6 +63,7 @@ export async function runAlertDetector(deps: DetectorDeps): Promise<DetectorResu
     deduplicated: counts.deduplicated,
     suppressed: counts.suppressed,
     announced: { created: announcedNow + pending.created, resolved: pending.resolved },
+    escalated: escalatedNow + pending.escalated,
   };
 }
 

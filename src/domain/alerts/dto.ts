@@ -1,7 +1,7 @@
 import type { AlertRow } from '../../db/alerts.repository.js';
 
 /** Bookkeeping columns the api and webhook events never show. */
-type InternalColumns = 'announced_at' | 'resolved_announced_at';
+type InternalColumns = 'announced_at' | 'resolved_announced_at' | 'announced_severity';
 type Instants = 'first_seen_at' | 'last_seen_at' | 'created_at' | 'updated_at';
 type OptionalInstants = 'acknowledged_at' | 'resolved_at' | 'dismissed_at';
 

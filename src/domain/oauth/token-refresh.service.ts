@@ -14,6 +14,7 @@ import type { Config } from '../../lib/config.js';
 import { NotFoundError, NotOAuthError } from '../../lib/errors.js';
 import type { SecretBox } from '../../lib/secret-box.js';
 import { refreshTokenAad, secretAad } from '../providers.service.js';
+import { apiKeyDisabledEvent, publishStatusEvent, type StatusEventPublisher } from '../status-events.js';
 import { write, type WriteContext, type WriteDeps } from '../write-context.js';
 import { isOAuthType, OAUTH_REFRESH_TYPES, oauthClient, type OAuthType } from './oauth-clients.js';
 import { exchangeRefreshToken } from './token-endpoint.js';
@@ -32,7 +33,8 @@ import { exchangeRefreshToken } from './token-endpoint.js';
  * event and a `routing` outbox row commit together, so every gateway gets the new access token
  * through sync. A retryable failure only records `refresh_error` / `refresh_failure_count` (the
  * caller retries with backoff). A rejected grant disables an active key (`auto_disabled`,
- * ban_reason `oauth_refresh_failed`) and raises one alert (fingerprint per key). Token values and
+ * ban_reason `oauth_refresh_failed`), raises one alert (fingerprint per key) and publishes
+ * `api_key.disabled` to webhook subscribers (inside the transaction, src/domain/status-events.ts). Token values and
  * token-endpoint bodies never reach a log, an error message, an audit event or a job.
  */
 
@@ -53,6 +55,8 @@ export interface TokenRefreshDeps {
   box: SecretBox;
   oauth: Config['oauth'];
   now(): Date;
+  /** Publishes `api_key.disabled` when a refused refresh disables a key; left out, nothing is published. */
+  events?: StatusEventPublisher;
 }
 
 /** What the admin sees of a key's OAuth state (never a token). */
@@ -175,6 +179,8 @@ export async function refreshAccessToken(deps: TokenRefreshDeps, ctx: WriteConte
           related_id: String(key.id),
           metadata: { type: plan.type, group_id: key.group_id, error: answer.reason },
         });
+        const disabled = { api_key_id: key.id, provider_group_id: key.group_id, reason: OAUTH_REFRESH_FAILED, source: 'oauth_refresh' as const };
+        await publishStatusEvent(unit.trx, deps.events, apiKeyDisabledEvent({ ...disabled, until: null, at: deps.now() }));
         return {
           outcome: 'disabled',
           reason: answer.reason,
