@@ -44,6 +44,8 @@ describe('gateway: HTTP client errors', function () {
   before(async () => {
     redis = createRedis({ url: testEnv().redisUrl, defaulted: false }, 'worker', 'client-error-test');
     await waitForRedis(redis);
+    // A fresh snapshot: an earlier file's sync marks would make this database's outbox look applied.
+    await redis.flushdb();
     await resetDatabase();
     await seedKey(await seedMaster('client-error'), clientKey);
     await publish(redis);
