@@ -12,7 +12,17 @@ export const UpstreamStatsKeys = {
   dirty: (prefix: string) => `${prefix}stats:apikey:dirty`,
   /** Hash: the batch being flushed (`batch` = its id, `<apiKeyId>:<field>` = value). */
   flushing: (prefix: string) => `${prefix}stats:apikey:flushing`,
+  /**
+   * Hash per UTC minute (`minute` = ms since the epoch ÷ 60,000): `<apiKeyId>:requests` and
+   * `<apiKeyId>:faults` of every upstream call made in that minute, failed-over attempts included.
+   * The alerts detector's provider-down rule reads the last few; they expire on their own
+   * (UPSTREAM_MINUTE_TTL_SECONDS), no flush takes them.
+   */
+  minute: (prefix: string, minute: number) => `${prefix}stats:upstream:minute:${minute}`,
 } as const;
+
+/** Life of a `stats:upstream:minute:*` hash: the longest provider-down window (60 min) and a margin. */
+export const UPSTREAM_MINUTE_TTL_SECONDS = 65 * 60;
 
 /** The counter fields of a `stats:apikey:<id>` hash. */
 export const UPSTREAM_COUNTER_FIELDS = ['requests', 'success', 'failure', 'tokens'] as const;

@@ -421,7 +421,7 @@ describe('stats, dashboard and realtime', function () {
       const stale = await api.deps.redis.keys('stats:apikey:*');
       if (stale.length) await api.deps.redis.del(...stale);
       const [a] = groups[0]!.apiKeyIds;
-      upstreamStatsPort(api.deps.redis, createLogger({ level: 'silent' })).record([{ apiKeyId: a!, requests: 3, success: 2, failure: 1, tokens: 42 }], now);
+      upstreamStatsPort(api.deps.redis, createLogger({ level: 'silent' })).record([{ apiKeyId: a!, requests: 3, success: 2, failure: 1, faults: 1, tokens: 42 }], now);
       await api.deps.redis.ping();
       expectError(await api.call('POST', '/internal/stats/flush', undefined, {}), 401, 'unauthorized');
       expectError(await api.req('POST', '/internal/stats/flush'), 401, 'unauthorized'); // the admin token is not the internal token

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { LuaScript } from '../../src/gateway/limits/lua-script.js';
 import { createAfterResponseBatch } from '../../src/gateway/proxy/after-response-batch.js';
-import { UpstreamStatsKeys } from '../../src/lib/stats-keys.js';
+import { UPSTREAM_MINUTE_TTL_SECONDS, UpstreamStatsKeys } from '../../src/lib/stats-keys.js';
 import { testEnv } from '../support/hooks.js';
 
 /**
@@ -49,13 +49,16 @@ describe('after-response batch', () => {
   it('sums upstream key counters of many requests into one set of commands per key', async () => {
     const batch = createAfterResponseBatch(redis, { flushMs: 20, prefix });
     await monitored(async () => {
-      for (let i = 0; i < 50; i++) batch.upstream([{ apiKeyId: 7, requests: 1, success: i % 5 === 0 ? 0 : 1, failure: i % 5 === 0 ? 1 : 0, tokens: 10 }], 1_000 + i);
+      for (let i = 0; i < 50; i++) batch.upstream([{ apiKeyId: 7, requests: 1, success: i % 5 === 0 ? 0 : 1, failure: i % 5 === 0 ? 1 : 0, faults: i % 5 === 0 ? 1 : 0, tokens: 10 }], 1_000 + i);
       await batch.flush();
       await redis.ping();
     });
     expect(await redis.hgetall(UpstreamStatsKeys.apiKey(prefix, 7))).to.deep.equal({ requests: '50', success: '40', failure: '10', tokens: '500', last_used_ms: '1049' });
     expect(await redis.smembers(UpstreamStatsKeys.dirty(prefix))).to.deep.equal(['7']);
-    expect(commands.filter((c) => c === 'hincrby').length, 'one HINCRBY per field, not per request').to.equal(4);
+    // Four cumulative fields and the minute window's requests and faults (stats:upstream:minute:*).
+    expect(commands.filter((c) => c === 'hincrby').length, 'one HINCRBY per field, not per request').to.equal(6);
+    expect(await redis.hgetall(UpstreamStatsKeys.minute(prefix, 0))).to.deep.equal({ '7:requests': '50', '7:faults': '10' });
+    expect(await redis.ttl(UpstreamStatsKeys.minute(prefix, 0))).to.be.within(1, UPSTREAM_MINUTE_TTL_SECONDS);
     await batch.close();
   });
 

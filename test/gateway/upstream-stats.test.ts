@@ -4,6 +4,8 @@ import OpenAI from 'openai';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type QueueSet } from '../../jobs/queues.js';
+import { collectFigures } from '../../src/domain/alerts/figures.js';
+import { DEFAULT_THRESHOLDS } from '../../src/domain/alerts/thresholds.js';
 import { flushUpstreamStats } from '../../src/domain/stats-flush.service.js';
 import { upstreamKeyUsage } from '../../src/gateway/proxy/engine.js';
 import type { RunningServer } from '../../src/lib/http-server.js';
@@ -91,13 +93,37 @@ describe('gateway upstream key counters', function () {
     expect(await testEnv().knex('provider_groups').where({ id: groupId }).first('request_count', 'token_count')).to.deep.equal({ request_count: 4, token_count: 54 });
   });
 
-  it('upstreamKeyUsage: every call a request, 2xx a success, a client abort neither, tokens on the last 2xx call', () => {
-    const call = (apiKeyId: number, outcome: 'success' | 'status_5xx' | 'aborted' | 'timeout') => ({ apiKeyId, outcome, providerType: 'openai', headersSeconds: null });
+  it('a failed-over attempt reaches the provider-down figures of its key and group (the log row names only the key that answered)', async () => {
+    await redis.del(...(await redis.keys('stats:upstream:minute:*')), 'none');
+    mock.faults.push({ kind: 'status', status: 503 });
+    await openai().chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+    mock.faults.push({ kind: 'status', status: 400 }); // the request's own fault: not the provider's
+    await openai().chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }).catch(() => undefined);
+    const figures = async () => collectFigures({ knex: testEnv().knex, redis, now: () => new Date() }, DEFAULT_THRESHOLDS);
+    let measured = await figures();
+    const calls = () => measured.failuresByApiKey.reduce((n, f) => n + f.requests, 0);
+    for (let i = 0; i < 50 && calls() < 3; i++) {
+      await sleep(20);
+      measured = await figures();
+    }
+    expect(calls(), 'three upstream calls: 503, the failover, the 400').to.equal(3);
+    expect(measured.failuresByApiKey.reduce((n, f) => n + f.errors, 0), 'one provider fault (the 503)').to.equal(1);
+    expect(measured.failuresByApiKey.map((f) => Number(f.id)).every((id) => apiKeyIds.includes(id))).to.equal(true);
+    expect(measured.failuresByProviderGroup).to.deep.equal([{ id: String(groupId), requests: 3, errors: 1 }]);
+  });
+
+  it('upstreamKeyUsage: every call a request, 2xx a success, a client abort neither, tokens on the last 2xx call; faults are the provider\'s failures only', () => {
+    type Outcome = 'success' | 'status_5xx' | 'aborted' | 'timeout' | 'status_4xx' | 'status_429' | 'status_401_403' | 'connect_error';
+    const call = (apiKeyId: number, outcome: Outcome) => ({ apiKeyId, outcome, providerType: 'openai', headersSeconds: null });
     expect(upstreamKeyUsage([call(1, 'status_5xx'), call(2, 'timeout'), call(1, 'success')], 30)).to.deep.equal([
-      { apiKeyId: 1, requests: 2, success: 1, failure: 1, tokens: 30 },
-      { apiKeyId: 2, requests: 1, success: 0, failure: 1, tokens: 0 },
+      { apiKeyId: 1, requests: 2, success: 1, failure: 1, faults: 1, tokens: 30 },
+      { apiKeyId: 2, requests: 1, success: 0, failure: 1, faults: 1, tokens: 0 },
     ]);
-    expect(upstreamKeyUsage([call(3, 'aborted')], 5)).to.deep.equal([{ apiKeyId: 3, requests: 1, success: 0, failure: 0, tokens: 0 }]);
+    expect(upstreamKeyUsage([call(3, 'aborted')], 5)).to.deep.equal([{ apiKeyId: 3, requests: 1, success: 0, failure: 0, faults: 0, tokens: 0 }]);
+    // A bad request (4xx) and rate limiting (429) are failures of the call, not faults of the provider.
+    expect(upstreamKeyUsage([call(4, 'status_4xx'), call(4, 'status_429'), call(4, 'status_401_403'), call(4, 'connect_error')], 0)).to.deep.equal([
+      { apiKeyId: 4, requests: 4, success: 0, failure: 4, faults: 2, tokens: 0 },
+    ]);
     expect(upstreamKeyUsage([], 5)).to.deep.equal([]);
   });
 });

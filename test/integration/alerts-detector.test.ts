@@ -8,6 +8,7 @@ import type { ProcessorContext } from '../../jobs/processor-context.js';
 import { raiseAlert } from '../../src/db/alerts.repository.js';
 import { LimitKeys } from '../../src/gateway/limits/limit-keys.js';
 import { UsageKeys } from '../../src/lib/budgets.js';
+import { UpstreamStatsKeys } from '../../src/lib/stats-keys.js';
 import { loadConfig } from '../../src/lib/config.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { SecretBox } from '../../src/lib/secret-box.js';
@@ -109,6 +110,11 @@ describe('alerts detector', function () {
     await counter(LimitKeys.statsMasterRequests('', m1, s), 60);
     await counter(LimitKeys.statsMasterTokens('', m1, s), 600);
     await counter(LimitKeys.statsRequests('', s), 60);
+    // The gateways' upstream call counters this minute (failovers included): a1 fails 30 % (< 50 %:
+    // fine), a2 everything, 203 answered 15 bad requests (4xx: no provider fault).
+    const minute = UpstreamStatsKeys.minute('', Math.floor(Date.now() / 60_000));
+    await redis.hset(minute, { [`${a1}:requests`]: 100, [`${a1}:faults`]: 30, [`${a2}:requests`]: 20, [`${a2}:faults`]: 20, '203:requests': 15 });
+    await redis.expire(minute, 120);
     // m2 spent its whole quota live (PostgreSQL still says 0); the calm key spent a little.
     await redis.set(UsageKeys.masterSpent('', m2), '100');
     await redis.set(UsageKeys.keySpent('', calm), '20');

@@ -60,9 +60,9 @@ describe('stats flush', function () {
   it('moves the gateway counters to api_keys and their groups, leaves updated_at alone and empties Redis', async () => {
     const [k1, k2] = group.apiKeyIds as [number, number];
     const [k3] = other.apiKeyIds as [number];
-    port().record([{ apiKeyId: k1, requests: 2, success: 1, failure: 1, tokens: 30 }, { apiKeyId: k2, requests: 1, success: 1, failure: 0, tokens: 12 }], t1);
-    port().record([{ apiKeyId: k1, requests: 1, success: 1, failure: 0, tokens: 8 }], t2);
-    port().record([{ apiKeyId: k3, requests: 1, success: 0, failure: 1, tokens: 0 }], t1);
+    port().record([{ apiKeyId: k1, requests: 2, success: 1, failure: 1, faults: 1, tokens: 30 }, { apiKeyId: k2, requests: 1, success: 1, failure: 0, faults: 0, tokens: 12 }], t1);
+    port().record([{ apiKeyId: k1, requests: 1, success: 1, failure: 0, faults: 0, tokens: 8 }], t2);
+    port().record([{ apiKeyId: k3, requests: 1, success: 0, failure: 1, faults: 1, tokens: 0 }], t1);
     await recorded();
 
     const result = await processStats(job(), ctx);
@@ -88,13 +88,13 @@ describe('stats flush', function () {
 
   it('a run that crashed after its commit: the retry skips the applied batch, counts nothing twice, loses nothing new', async () => {
     const [k1] = group.apiKeyIds as [number];
-    port().record([{ apiKeyId: k1, requests: 4, success: 4, failure: 0, tokens: 100 }], t1);
+    port().record([{ apiKeyId: k1, requests: 4, success: 4, failure: 0, faults: 0, tokens: 100 }], t1);
     await recorded();
     // Attempt 1: drain + commit, then "crash" before deleting the batch from Redis.
     const batch = (await drainUpstreamCounters({ knex: knex(), redis }))!;
     expect(await applyUpstreamCounters(knex(), batch.batchId, batch.deltas)).to.equal(true);
     // Meanwhile the gateway keeps counting into a fresh hash.
-    port().record([{ apiKeyId: k1, requests: 1, success: 0, failure: 1, tokens: 0 }], t2);
+    port().record([{ apiKeyId: k1, requests: 1, success: 0, failure: 1, faults: 1, tokens: 0 }], t2);
     await recorded();
 
     // Attempt 2 (the job retried).
@@ -108,7 +108,7 @@ describe('stats flush', function () {
 
   it('a run that crashed after draining, before its commit: the next run applies the waiting batch once', async () => {
     const [k1, k2] = group.apiKeyIds as [number, number];
-    port().record([{ apiKeyId: k1, requests: 2, success: 2, failure: 0, tokens: 10 }, { apiKeyId: k2, requests: 3, success: 1, failure: 2, tokens: 7 }], t1);
+    port().record([{ apiKeyId: k1, requests: 2, success: 2, failure: 0, faults: 0, tokens: 10 }, { apiKeyId: k2, requests: 3, success: 1, failure: 2, faults: 2, tokens: 7 }], t1);
     await recorded();
     const drained = (await drainUpstreamCounters({ knex: knex(), redis }))!;
     expect(drained.resumed).to.equal(false);
@@ -127,7 +127,7 @@ describe('stats flush', function () {
     let expectedRequests = 0;
     const runs: Array<Promise<unknown>> = [];
     for (let round = 0; round < 20; round++) {
-      port().record([{ apiKeyId: round % 2 ? k1 : k2, requests: 1, success: 1, failure: 0, tokens: round }], t1 + round);
+      port().record([{ apiKeyId: round % 2 ? k1 : k2, requests: 1, success: 1, failure: 0, faults: 0, tokens: round }], t1 + round);
       expectedRequests++;
       if (round % 4 === 0) runs.push(flushUpstreamStats({ knex: knex(), redis }), processStats(job(`stats-${round}`), ctx));
     }
@@ -142,7 +142,7 @@ describe('stats flush', function () {
 
   it('drops counters of a deleted upstream key without failing the batch', async () => {
     const [k1, k2] = group.apiKeyIds as [number, number];
-    port().record([{ apiKeyId: k1, requests: 1, success: 1, failure: 0, tokens: 1 }, { apiKeyId: k2, requests: 1, success: 1, failure: 0, tokens: 1 }], t1);
+    port().record([{ apiKeyId: k1, requests: 1, success: 1, failure: 0, faults: 0, tokens: 1 }, { apiKeyId: k2, requests: 1, success: 1, failure: 0, faults: 0, tokens: 1 }], t1);
     await recorded();
     await knex()('api_keys').where({ id: k2 }).delete();
     const result = await flushUpstreamStats({ knex: knex(), redis });

@@ -4,6 +4,7 @@ import { quotaSubjects } from '../../db/alerts.repository.js';
 import { aggregateUsage, type AggregateDimension } from '../../db/stats.repository.js';
 import { LimitKeys } from '../../gateway/limits/limit-keys.js';
 import { UsageKeys } from '../../lib/budgets.js';
+import { UpstreamStatsKeys } from '../../lib/stats-keys.js';
 import type { DetectorFigures, ErrorFigures, MasterDay, MasterMinute, QuotaFigures } from './rules.js';
 import type { AlertThresholds } from './thresholds.js';
 
@@ -12,7 +13,10 @@ import type { AlertThresholds } from './thresholds.js';
  * - Redis per-second counters (TTL 120 s), the last 60 complete seconds: global requests and
  *   tokens; per master requests, tokens and limit refusals. Masters are found by SCANning
  *   `stats:{rps,tps,limited}:master:*` (bounded), so an idle master costs nothing.
- * - usage_minutely (the error and provider windows) and usage_hourly (the last 24 h).
+ * - usage_minutely (the error windows) and usage_hourly (the last 24 h).
+ * - the gateways' per-minute upstream call counters (`stats:upstream:minute:*`, the provider
+ *   window): every call, failed-over attempts included, which the log rows do not show (a row
+ *   names only the upstream key that finally answered).
  * - keys / masters with a quota, and their live spend counters in Redis.
  */
 
@@ -109,6 +113,43 @@ async function errorsBy(knex: Knex, dimension: AggregateDimension, nowMs: number
   return rows.filter((r) => r.dimension !== null).map((r) => ({ id: String(r.dimension), requests: Number(r.requests), errors: Number(r.server_errors) }));
 }
 
+/**
+ * Calls and provider faults per upstream key over the last `minutes` whole UTC minutes (the current
+ * one included), from the gateways' minute hashes; summed per provider group with the groups read
+ * from api_keys (a key deleted since is left out of its group's sum).
+ */
+async function upstreamFaults(deps: FigureDeps, prefix: string, nowMs: number, minutes: number): Promise<{ byApiKey: ErrorFigures[]; byGroup: ErrorFigures[] }> {
+  const current = Math.floor(nowMs / MINUTE_MS);
+  const pipeline = deps.redis.pipeline();
+  for (let m = current - minutes + 1; m <= current; m++) pipeline.hgetall(UpstreamStatsKeys.minute(prefix, m));
+  const replies = (await pipeline.exec()) ?? [];
+  const byKey = new Map<number, { requests: number; errors: number }>();
+  for (const [err, hash] of replies) {
+    if (err) throw err;
+    for (const [field, value] of Object.entries((hash ?? {}) as Record<string, string>)) {
+      const [idText, name] = field.split(':');
+      const id = Number(idText);
+      if (!Number.isSafeInteger(id) || id <= 0) continue;
+      const entry = byKey.get(id) ?? { requests: 0, errors: 0 };
+      if (name === 'requests') entry.requests += toNumber(value);
+      else if (name === 'faults') entry.errors += toNumber(value);
+      byKey.set(id, entry);
+    }
+  }
+  const ids = [...byKey.keys()];
+  const groups = ids.length === 0 ? [] : await deps.knex('api_keys').whereIn('id', ids).select<Array<{ id: number; group_id: number }>>('id', 'group_id');
+  const byGroup = new Map<number, { requests: number; errors: number }>();
+  for (const { id, group_id } of groups) {
+    const key = byKey.get(Number(id))!;
+    const entry = byGroup.get(Number(group_id)) ?? { requests: 0, errors: 0 };
+    entry.requests += key.requests;
+    entry.errors += key.errors;
+    byGroup.set(Number(group_id), entry);
+  }
+  const figures = (m: Map<number, { requests: number; errors: number }>): ErrorFigures[] => [...m].map(([id, f]) => ({ id: String(id), requests: f.requests, errors: f.errors }));
+  return { byApiKey: figures(byKey), byGroup: figures(byGroup) };
+}
+
 async function masterDays(knex: Knex, nowMs: number): Promise<MasterDay[]> {
   // The current hour and the 23 before it (usage_hourly's resolution).
   const since = new Date(Math.floor(nowMs / HOUR_MS) * HOUR_MS - 23 * HOUR_MS);
@@ -132,14 +173,13 @@ export async function collectFigures(deps: FigureDeps, t: AlertThresholds): Prom
   const prefix = deps.prefix ?? '';
   const nowMs = deps.now().getTime();
   const seconds = lastMinuteSeconds(nowMs);
-  const [global, minutes, days, byKey, byModel, byApiKey, byGroup, quotaFigures] = await Promise.all([
+  const [global, minutes, days, byKey, byModel, upstream, quotaFigures] = await Promise.all([
     globalMinute(deps.redis, prefix, seconds),
     masterMinutes(deps.redis, prefix, seconds),
     masterDays(deps.knex, nowMs),
     errorsBy(deps.knex, 'key', nowMs, t.error_window_minutes),
     errorsBy(deps.knex, 'model', nowMs, t.error_window_minutes),
-    errorsBy(deps.knex, 'api_key', nowMs, t.provider_window_minutes),
-    errorsBy(deps.knex, 'provider', nowMs, t.provider_window_minutes),
+    upstreamFaults(deps, prefix, nowMs, t.provider_window_minutes),
     quotas(deps.knex, deps.redis, prefix),
   ]);
   return {
@@ -148,8 +188,8 @@ export async function collectFigures(deps: FigureDeps, t: AlertThresholds): Prom
     masterDays: days,
     errorsByKey: byKey,
     errorsByModel: byModel,
-    failuresByApiKey: byApiKey,
-    failuresByProviderGroup: byGroup,
+    failuresByApiKey: upstream.byApiKey,
+    failuresByProviderGroup: upstream.byGroup,
     quotas: quotaFigures,
   };
 }

@@ -1,7 +1,7 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { LuaScript } from '../limits/lua-script.js';
 import { queueScripts, settleScripts, type QueuedScript } from '../limits/script-pipeline.js';
-import { UpstreamStatsKeys } from '../../lib/stats-keys.js';
+import { UPSTREAM_MINUTE_TTL_SECONDS, UpstreamStatsKeys } from '../../lib/stats-keys.js';
 import type { UpstreamKeyUsage } from './ports.js';
 
 /**
@@ -40,6 +40,10 @@ export interface AfterResponseBatchOptions {
 /** The commands that add one upstream key's counters (the `stats` job drains them). */
 export function queueUpstreamCounters(pipeline: ChainableCommander, prefix: string, entry: UpstreamKeyUsage, atMs: number): void {
   const key = UpstreamStatsKeys.apiKey(prefix, entry.apiKeyId);
+  const minute = UpstreamStatsKeys.minute(prefix, Math.floor(atMs / 60_000));
+  pipeline.hincrby(minute, `${entry.apiKeyId}:requests`, entry.requests);
+  if (entry.faults > 0) pipeline.hincrby(minute, `${entry.apiKeyId}:faults`, entry.faults);
+  pipeline.expire(minute, UPSTREAM_MINUTE_TTL_SECONDS);
   pipeline.hincrby(key, 'requests', entry.requests);
   if (entry.success > 0) pipeline.hincrby(key, 'success', entry.success);
   if (entry.failure > 0) pipeline.hincrby(key, 'failure', entry.failure);
@@ -52,6 +56,7 @@ interface Counters {
   requests: number;
   success: number;
   failure: number;
+  faults: number;
   tokens: number;
   lastUsedMs: number;
 }
@@ -109,10 +114,11 @@ export function createAfterResponseBatch(redis: Redis, options: AfterResponseBat
     upstream(usage, atMs) {
       if (usage.length === 0) return;
       for (const u of usage) {
-        const c = counters.get(u.apiKeyId) ?? { requests: 0, success: 0, failure: 0, tokens: 0, lastUsedMs: 0 };
+        const c = counters.get(u.apiKeyId) ?? { requests: 0, success: 0, failure: 0, faults: 0, tokens: 0, lastUsedMs: 0 };
         c.requests += u.requests;
         c.success += u.success;
         c.failure += u.failure;
+        c.faults += u.faults;
         c.tokens += u.tokens;
         c.lastUsedMs = Math.max(c.lastUsedMs, atMs);
         counters.set(u.apiKeyId, c);

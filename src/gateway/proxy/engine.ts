@@ -128,16 +128,20 @@ export function upstreamKeyUsage(calls: readonly UpstreamCall[], tokens: number)
   calls.forEach((call, index) => {
     let entry = byKey.get(call.apiKeyId);
     if (!entry) {
-      entry = { apiKeyId: call.apiKeyId, requests: 0, success: 0, failure: 0, tokens: 0 };
+      entry = { apiKeyId: call.apiKeyId, requests: 0, success: 0, failure: 0, faults: 0, tokens: 0 };
       byKey.set(call.apiKeyId, entry);
     }
     entry.requests++;
     if (call.outcome === 'success') entry.success++;
     else if (call.outcome !== 'aborted') entry.failure++;
+    if (PROVIDER_FAULTS.has(call.outcome)) entry.faults++;
     if (index === calls.length - 1 && call.outcome === 'success') entry.tokens += Math.max(0, Math.round(tokens));
   });
   return [...byKey.values()];
 }
+
+/** Attempt outcomes that count against the provider (the provider-down alert), see UpstreamKeyUsage.faults. */
+const PROVIDER_FAULTS: ReadonlySet<AttemptOutcome> = new Set<AttemptOutcome>(['connect_error', 'timeout', 'status_5xx', 'status_401_403', 'error']);
 
 const RETRYABLE_STATUS = new Set([408, 409, 425, 429, 500, 502, 503, 504, 529]);
 

@@ -93,6 +93,11 @@ export interface UpstreamKeyUsage {
   success: number;
   /** Calls that failed (status ≥ 300, transport error, timeout); calls the client abandoned count in neither. */
   failure: number;
+  /**
+   * Failures that are the provider's, not the request's: transport errors, timeouts, 5xx and
+   * 401/403 (its credentials). Not 4xx answers to a bad request, not 429 (rate limiting).
+   */
+  faults: number;
   /** Prompt + completion tokens of the request, on the key that served it. */
   tokens: number;
 }
