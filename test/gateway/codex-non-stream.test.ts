@@ -1,13 +1,12 @@
 import { expect } from 'chai';
 import type { Redis } from 'ioredis';
 import OpenAI from 'openai';
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type QueueSet } from '../../jobs/queues.js';
 import type { RunningServer } from '../../src/lib/http-server.js';
 import { closeRedis, createRedis, waitForRedis } from '../../src/lib/redis.js';
+import { CODEX_TEXT as TEXT, startCodexMock, type CodexMock } from '../support/codex-mock.js';
 import { startTestGateway, stopTestGateway } from '../support/test-gateway.js';
 import { publish, seedGroup, seedKey, seedMaster } from '../support/gateway-fixtures.js';
 import { resetDatabase, testEnv } from '../support/hooks.js';
@@ -19,75 +18,6 @@ import { resetDatabase, testEnv } from '../support/hooks.js';
  * ChatGPT backend does with `store: false`: items in `response.output_item.done`, then a
  * `response.completed` whose `output` is empty.
  */
-
-type Scenario = 'answer' | 'error' | 'cut' | 'hang';
-
-interface CodexMock {
-  url: string;
-  scenario: Scenario;
-  requests: Array<{ path: string; headers: http.IncomingHttpHeaders; json: Record<string, unknown>; closed: Promise<void> }>;
-  close(): Promise<void>;
-}
-
-const USAGE = { input_tokens: 21, input_tokens_details: { cached_tokens: 5 }, output_tokens: 13, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 34 };
-const TEXT = 'Checking the weather in Paris.';
-const ARGS = '{"city":"Paris","unit":"celsius"}';
-
-async function startCodexMock(): Promise<CodexMock> {
-  const sockets = new Set<Socket>();
-  const state: Pick<CodexMock, 'scenario' | 'requests'> = { scenario: 'answer', requests: [] };
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const json = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
-      const closed = new Promise<void>((resolve) => res.on('close', () => resolve()));
-      state.requests.push({ path: req.url ?? '', headers: req.headers, json, closed });
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      let seq = 0;
-      const send = (type: string, data: Record<string, unknown>) => {
-        const text = `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...data })}\n\n`;
-        // Each event in two writes: the gateway must reassemble events cut anywhere.
-        const cut = Math.floor(text.length / 2);
-        res.write(text.slice(0, cut));
-        res.write(text.slice(cut));
-      };
-      const response = (status: string, usage: unknown) => ({ id: 'resp_codex_1', object: 'response', created_at: 1_760_000_000, status, model: json.model, output: [], usage, store: false });
-      const message = { id: 'msg_codex_1', type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: TEXT, annotations: [] }] };
-      const call = { id: 'fc_codex_1', type: 'function_call', status: 'completed', call_id: 'call_codex_1', name: 'get_weather', arguments: ARGS };
-
-      send('response.created', { response: response('in_progress', null) });
-      send('response.output_item.added', { output_index: 0, item: { ...message, status: 'in_progress', content: [] } });
-      for (const piece of ['Checking the ', 'weather ', 'in Paris.']) send('response.output_text.delta', { item_id: 'msg_codex_1', output_index: 0, content_index: 0, delta: piece });
-      if (state.scenario === 'hang') return; // never ends: only the client's disconnect can stop it
-      if (state.scenario === 'error') {
-        send('error', { code: 'server_error', message: 'Codex backend exploded', param: null });
-        return void res.end();
-      }
-      if (state.scenario === 'cut') return void res.end(); // ends cleanly, without response.completed
-      send('response.output_item.done', { output_index: 0, item: message });
-      send('response.output_item.added', { output_index: 1, item: { ...call, status: 'in_progress', arguments: '' } });
-      send('response.function_call_arguments.delta', { item_id: 'fc_codex_1', output_index: 1, delta: ARGS.slice(0, 10) });
-      send('response.function_call_arguments.delta', { item_id: 'fc_codex_1', output_index: 1, delta: ARGS.slice(10) });
-      send('response.output_item.done', { output_index: 1, item: call });
-      send('response.completed', { response: response('completed', USAGE) });
-      res.end();
-    });
-  });
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return Object.assign(state, {
-    url: `http://127.0.0.1:${port}`,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  });
-}
 
 /** Polls `check` until it returns a value or the deadline passes. */
 async function until<T>(check: () => Promise<T | undefined>, timeoutMs = 5_000): Promise<T> {

@@ -6,6 +6,8 @@ import { anthropicToOpenaiChatResponse, openaiChatToAnthropic } from '../transla
 import { geminiToOpenaiChatResponse, openaiChatToGemini } from '../translate/openai-gemini.js';
 import { createOpenaiToAnthropicStream } from '../translate/openai-to-anthropic.stream.js';
 import { createOpenaiUsageStripper } from '../translate/openai-passthrough.js';
+import { anthropicToResponses, DEFAULT_RESPONSES_INSTRUCTIONS, openaiChatToResponses, responsesToOpenaiChatResponse, usageFromResponses } from '../translate/openai-responses.js';
+import { chainStreams, createResponsesToOpenaiStream } from '../translate/openai-responses.stream.js';
 import { anthropicErrorFrame } from '../translate/sse-frames.js';
 import { mergeAnthropicUsage, usageFromAnthropic, usageFromGemini, usageFromOpenai } from '../translate/usage.js';
 import type { AnthropicDeltaUsage, AnthropicUsage } from '../translate/wire/anthropic.js';
@@ -15,6 +17,7 @@ import type { AnthropicRequest } from '../translate/wire/anthropic.js';
 import type { OpenAIChatRequest, OpenAIChatResponse } from '../translate/wire/openai.js';
 import type { AnthropicResponse } from '../translate/wire/anthropic.js';
 import type { GeminiResponse } from '../translate/wire/gemini.js';
+import type { ResponsesResponse, ResponsesUsage } from '../translate/wire/responses.js';
 import type { Operation, SseEvent, StreamTranslator, Usage, WireFormat } from '../types.js';
 import { gatewayErrors } from '../errors.js';
 import type { Bridge, BridgeRequest, BridgeResponseContext } from './bridge.js';
@@ -128,22 +131,6 @@ function openaiBody(request: BridgeRequest): Buffer | string {
   return withModel(request, { stream_options: { ...options, include_usage: true } });
 }
 
-/** Responses API usage: `{input_tokens, output_tokens, input_tokens_details.cached_tokens}`. */
-interface ResponsesUsage {
-  input_tokens?: number;
-  output_tokens?: number;
-  input_tokens_details?: { cached_tokens?: number } | null;
-}
-
-function usageFromResponses(u: ResponsesUsage): Usage {
-  return {
-    prompt_tokens: u.input_tokens ?? 0,
-    completion_tokens: u.output_tokens ?? 0,
-    cache_read_tokens: u.input_tokens_details?.cached_tokens ?? 0,
-    cache_write_tokens: 0,
-  };
-}
-
 const responsesUsage = (json: Json) => (typeof json.usage === 'object' && json.usage !== null ? usageFromResponses(json.usage as ResponsesUsage) : undefined);
 
 /**
@@ -241,8 +228,77 @@ const anthropicOnOpenai: Bridge = {
   errorMessage: errorMessageOf,
 };
 
-/** The bridge for a client operation on an upstream dialect, or undefined when there is none. */
-export function bridgeFor(op: Operation, client: WireFormat, upstream: WireFormat, features: Readonly<Record<string, string>>): Bridge | undefined {
+/**
+ * OpenAI chat clients on an upstream that serves only the Responses API (Codex): chat → Responses
+ * request, Responses stream → chat chunks (docs/bridges.md). A non-stream client on an
+ * always-streaming upstream gets the chunks folded by the engine (relayAggregated).
+ */
+export const openaiChatOnResponses: Bridge = {
+  clientFormat: 'openai',
+  upstreamFormat: 'openai',
+  upstreamOp: () => 'responses',
+  requestBody: (r) =>
+    JSON.stringify(openaiChatToResponses(r.body as unknown as OpenAIChatRequest, { upstreamModel: r.upstreamModel, stream: r.stream, defaultInstructions: DEFAULT_RESPONSES_INSTRUCTIONS })),
+  response: (upstream, _raw, ctx) => ({ body: JSON.stringify(chatFromResponses(upstream, ctx)), usage: responsesUsage(upstream) }),
+  stream: (ctx) => createResponsesToOpenaiStream({ id: `chatcmpl-${ctx.requestId}`, created: ctx.created, model: ctx.publicModel, includeUsage: ctx.clientWantsUsage }),
+  errorMessage: errorMessageOf,
+};
+
+/** A whole Responses answer as a chat completion; a failed response is the upstream's failure (502). */
+function chatFromResponses(upstream: Json, ctx: BridgeResponseContext): OpenAIChatResponse {
+  const res = upstream as ResponsesResponse;
+  if (res.status === 'failed') throw gatewayErrors.upstreamFailed(`The upstream provider failed: ${res.error?.message ?? 'the response failed'}`);
+  return responsesToOpenaiChatResponse(res, { model: ctx.publicModel, id: `chatcmpl-${ctx.requestId}`, created: ctx.created });
+}
+
+/**
+ * Anthropic clients on a Responses-only upstream (only with dp_claude_cross_upstream on): the
+ * Anthropic ↔ chat mapping of anthropicOnOpenai composed with the chat ↔ Responses one.
+ */
+export const anthropicOnResponses: Bridge = {
+  clientFormat: 'anthropic',
+  upstreamFormat: 'openai',
+  upstreamOp: () => 'responses',
+  requestBody: (r) =>
+    JSON.stringify(anthropicToResponses(r.body as unknown as AnthropicRequest, { upstreamModel: r.upstreamModel, stream: r.stream, defaultInstructions: DEFAULT_RESPONSES_INSTRUCTIONS })),
+  response: (upstream, _raw, ctx) => ({
+    body: JSON.stringify(openaiChatToAnthropicResponse(chatFromResponses(upstream, ctx), { model: ctx.publicModel, id: `msg_${ctx.requestId}` })),
+    usage: responsesUsage(upstream),
+  }),
+  stream: (ctx) =>
+    chainStreams(
+      createResponsesToOpenaiStream({ id: `chatcmpl-${ctx.requestId}`, created: ctx.created, model: ctx.publicModel, includeUsage: true }),
+      createOpenaiToAnthropicStream({ model: ctx.publicModel, id: `msg_${ctx.requestId}` }),
+    ),
+  errorMessage: errorMessageOf,
+};
+
+/** The bridge for a client operation on an upstream that serves only the Responses API, if any. */
+function responsesOnlyBridge(op: Operation, client: WireFormat, features: Readonly<Record<string, string>>): Bridge | undefined {
+  if (client === 'openai' && op === 'chat') return openaiChatOnResponses;
+  if (client === 'anthropic' && op === 'messages' && features.dp_claude_cross_upstream === 'true') return anthropicOnResponses;
+  return undefined;
+}
+
+/**
+ * The bridge for a client operation on an upstream dialect, or undefined when there is none.
+ * `supports` (the adapter's) picks the Responses translation for an OpenAI-dialect upstream that
+ * does not serve the client's own operation but serves `responses` (Codex).
+ */
+export function bridgeFor(
+  op: Operation,
+  client: WireFormat,
+  upstream: WireFormat,
+  features: Readonly<Record<string, string>>,
+  supports?: (op: Operation) => boolean,
+): Bridge | undefined {
+  const direct = directBridgeFor(op, client, upstream, features);
+  // OpenAI-dialect bridges call one operation whatever `stream` is, so upstreamOp(false) is the one.
+  if (!supports || upstream !== 'openai' || (direct && supports(direct.upstreamOp(false))) || !supports('responses')) return direct;
+  return responsesOnlyBridge(op, client, features) ?? direct;
+}
+
+function directBridgeFor(op: Operation, client: WireFormat, upstream: WireFormat, features: Readonly<Record<string, string>>): Bridge | undefined {
   if (client === upstream) return (BRIDGES[client] as Partial<Record<Operation, Bridge>>)[op];
   if (client === 'openai' && op === 'chat') return upstream === 'anthropic' ? openaiChatOnAnthropic : openaiChatOnGemini;
   if (client === 'anthropic' && op === 'messages' && upstream === 'openai' && features.dp_claude_cross_upstream === 'true') return anthropicOnOpenai;

@@ -400,7 +400,7 @@ async function forward(deps: ProxyDeps, route: ProxyRoute, request: ProxyRequest
     if (signal.aborted) return;
     if (deps.now() >= deadline) break;
     const adapter = adapterFor(attempt.provider.type);
-    const bridge = adapter ? bridgeFor(route.op, route.format, adapter.wireFormat, input.features) : undefined;
+    const bridge = adapter ? bridgeFor(route.op, route.format, adapter.wireFormat, input.features, adapter.supports) : undefined;
     if (!adapter || !bridge || !adapter.supports(bridge.upstreamOp(input.stream))) {
       lastFailure = { kind: 'config', message: `provider ${attempt.provider.id} cannot serve ${route.op} for ${route.format} clients` };
       continue;
