@@ -6,6 +6,7 @@ import type { ApiState } from './context.js';
 import type { ApiDeps } from './deps.js';
 import { accessLog } from './middleware/access-log.js';
 import { adminAuth, bootstrapTokenVerifier, type AdminTokenVerifier } from './middleware/admin-auth.js';
+import { adminJwtVerifier, adminTokenCodec } from './middleware/admin-jwt.js';
 import { internalAuth } from './middleware/internal-auth.js';
 import { masterAuth } from './middleware/master-auth.js';
 import { KeyDigester } from '../lib/key-digest.js';
@@ -29,7 +30,7 @@ export interface ApiAppOptions {
   extraRoutes?: readonly ApiRoute[];
   /** Default: a new `createMetricsRegistry('api')`. */
   metrics?: Registry;
-  /** Admin credential verifiers tried in order; default the bootstrap token. JWT login adds one here. */
+  /** Admin credential verifiers tried in order; default the bootstrap token, then named admins' JWTs. */
   adminVerifiers?: AdminTokenVerifier[];
 }
 
@@ -54,7 +55,10 @@ export function createApiApp(deps: ApiDeps, options: ApiAppOptions = {}): Koa<Ap
   const routes = [...(options.routes ?? apiRoutes), ...(options.extraRoutes ?? [])];
   const document = buildOpenApiDocument(routes);
   const env: RouteEnv = { deps, metrics, openapi: () => document, startedAt: new Date() };
-  const verifiers = options.adminVerifiers ?? [bootstrapTokenVerifier(deps.secrets.adminToken)];
+  const verifiers = options.adminVerifiers ?? [
+    bootstrapTokenVerifier(deps.secrets.adminToken),
+    adminJwtVerifier({ knex: deps.knex, codec: adminTokenCodec(deps) }),
+  ];
   const router = buildRouter(routes, {
     env,
     auth: {

@@ -4,8 +4,12 @@ import type { Logger } from '../lib/logger.js';
 /** Who is calling. Admins today; masters and internal callers join the union later (DESIGN §7). */
 export interface AdminActor {
   type: 'admin';
-  /** `bootstrap` for EZ_ADMIN_TOKEN; a named admin's id once JWT login exists. */
+  /** `bootstrap` for EZ_ADMIN_TOKEN; `<name>#<id>` for a named admin (JWT; docs/admins.md). */
   id: string;
+  /** `viewer` may only read (GET/HEAD); the bootstrap token is `admin`. */
+  role: 'admin' | 'viewer';
+  /** The named admin's row id; undefined for the bootstrap token. */
+  adminId?: number;
 }
 /** A tenant authenticated with its master key (`/v1/tokens` and the other master routes). */
 export interface MasterActor {

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { buildInfo } from '../lib/version.js';
+import { adminsCommand } from './admins.command.js';
 import { exportCommand, importCommand } from './import-export.command.js';
 import { pricesCommand } from './prices.command.js';
 import { bootstrap, exitWithProblem, runMigrations, serve, SERVE_ROLES, type ServeRole } from './runtime.js';
@@ -18,6 +19,12 @@ Commands:
   export             write the configuration as JSON [--out FILE] (stdout by default)
   prices load        load the default price table into the model registry
                      [--file FILE] [--overwrite] [--dry-run] [--json]
+  admins create NAME [--role admin|viewer]
+                     create a named admin (password from stdin when piped,
+                     else generated and printed once)
+  admins list        list named admins [--json]
+  admins reset-password NAME
+                     set a new password (stdin or generated); ends its sessions
   --version, -v      print name, version and commit
   --help, -h         this text
 `;
@@ -45,6 +52,10 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command === 'prices') {
     process.exitCode = await pricesCommand(arg === undefined ? rest : [arg, ...rest]);
+    return;
+  }
+  if (command === 'admins') {
+    process.exitCode = await adminsCommand(arg === undefined ? rest : [arg, ...rest]);
     return;
   }
   if (command === 'serve') {

@@ -50,6 +50,7 @@ export const rawConfigSchema = z.object({
   EZ_SECRET: secretString(32),
   EZ_ADMIN_TOKEN: secretString(16),
   EZ_INTERNAL_TOKEN: secretString(16),
+  EZ_ADMIN_JWT_TTL_SECONDS: z.coerce.number().int().min(300).max(604_800).default(43_200),
   EZ_WORKER_QUEUES: list,
   EZ_WORKER_CONCURRENCY: positiveInt.default(4),
   EZ_WORKER_LOCK_DURATION_MS: positiveInt.default(30_000),
@@ -114,6 +115,8 @@ export interface Config {
     maxRecords: number;
   };
   secrets: { master: string | undefined; adminToken: string | undefined; internalToken: string | undefined };
+  /** Lifetime of an admin JWT from `POST /admin/login` (s; 300–604800, default 12 h; docs/admins.md). */
+  adminJwtTtlSeconds: number;
   worker: {
     queues: string[] | undefined;
     concurrency: number;
@@ -251,6 +254,7 @@ export function loadConfig(options: { env?: NodeJS.ProcessEnv; cwd?: string } = 
       maxRecords: raw.EZ_LOG_MAX_RECORDS,
     },
     secrets: { master: raw.EZ_SECRET, adminToken: raw.EZ_ADMIN_TOKEN, internalToken: raw.EZ_INTERNAL_TOKEN },
+    adminJwtTtlSeconds: raw.EZ_ADMIN_JWT_TTL_SECONDS,
     worker: {
       queues: raw.EZ_WORKER_QUEUES,
       concurrency: raw.EZ_WORKER_CONCURRENCY,

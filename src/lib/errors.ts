@@ -27,6 +27,12 @@ export type AppErrorCode =
   | 'request_timeout'
   /** An OAuth-only action on a key that is not an OAuth key (or has no refresh token). */
   | 'not_oauth'
+  /** `POST /admin/login`: wrong name or password, or a disabled admin (one answer for all three). */
+  | 'invalid_credentials'
+  /** An admin tried to disable, demote or delete themselves. */
+  | 'cannot_modify_self'
+  /** The change would leave no active admin with the `admin` role. */
+  | 'last_admin'
   | 'internal_error';
 
 export class AppError extends Error {

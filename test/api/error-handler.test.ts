@@ -31,6 +31,9 @@ describe('mapError', function () {
       ['request_timeout', 408],
       ['service_unavailable', 503],
       ['not_oauth', 400],
+      ['invalid_credentials', 401],
+      ['cannot_modify_self', 409],
+      ['last_admin', 409],
       ['internal_error', 500],
     ];
     expect(Object.keys(STATUS_BY_CODE)).to.have.members(table.map(([code]) => code));

@@ -6,7 +6,7 @@ import { testEnv } from '../support/hooks.js';
 
 /** Every table of DESIGN §4 (request_logs' partitions aside). */
 const DATA_MODEL_TABLES = [
-  'admin_users',
+  'admins',
   'alert_thresholds',
   'alerts',
   'api_keys',

@@ -9,14 +9,14 @@ const MAX_CREDENTIAL_LENGTH = 4_096;
 
 /**
  * Turns a presented credential into an admin, or undefined when it is not one this verifier
- * knows. The seam for named admins: `POST /admin/login` will issue JWTs and a `jwtVerifier`
+ * knows. Named admins: `POST /admin/login` issues JWTs and `adminJwtVerifier` (admin-jwt.ts)
  * joins `verifiers` in app.ts — routes and Bull Board keep calling the same middleware.
  */
 export type AdminTokenVerifier = (token: string) => AdminActor | undefined | Promise<AdminActor | undefined>;
 
 /** The bootstrap admin: EZ_ADMIN_TOKEN, compared in constant time. */
 export function bootstrapTokenVerifier(adminToken: string): AdminTokenVerifier {
-  return (token) => (safeEqual(token, adminToken) ? { type: 'admin', id: 'bootstrap' } : undefined);
+  return (token) => (safeEqual(token, adminToken) ? { type: 'admin', id: 'bootstrap', role: 'admin' } : undefined);
 }
 
 export interface AdminAuthOptions {
@@ -68,6 +68,18 @@ function isCrossSiteWrite(ctx: ApiContext): boolean {
   }
 }
 
+/** What a `viewer` may do (docs/admins.md): read, except secret reveals; and change their own password. */
+const VIEWER_METHODS = new Set(['GET', 'HEAD']);
+const VIEWER_WRITABLE_PATHS = new Set(['/admin/me/password']);
+const ADMIN_ONLY_READS = [/^\/admin\/api-keys\/[^/]+\/reveal\/?$/];
+
+function viewerRefusal(ctx: ApiContext): string | undefined {
+  if (VIEWER_WRITABLE_PATHS.has(ctx.path)) return undefined;
+  if (!VIEWER_METHODS.has(ctx.method)) return `Role viewer may only read (GET, HEAD); ${ctx.method} needs role admin`;
+  if (ADMIN_ONLY_READS.some((re) => re.test(ctx.path))) return 'Role viewer may not reveal secrets; this needs role admin';
+  return undefined;
+}
+
 /**
  * Admin authentication: sets `ctx.state.actor` or answers 401 unauthorized with a
  * `WWW-Authenticate` challenge (the header is set before throwing; the error handler keeps it).
@@ -91,6 +103,8 @@ export function adminAuth(options: AdminAuthOptions): Middleware<ApiState> {
     if (credential?.scheme === 'basic' && isCrossSiteWrite(ctx)) {
       throw new ForbiddenError('Cross-site writes with Basic credentials are refused; use a Bearer token');
     }
+    const refusal = actor.role === 'viewer' ? viewerRefusal(ctx) : undefined;
+    if (refusal) throw new ForbiddenError(refusal);
     ctx.state.actor = actor;
     await next();
   };

@@ -33,6 +33,9 @@ export const STATUS_BY_CODE: Readonly<Record<AppErrorCode, number>> = {
   request_timeout: 408,
   service_unavailable: 503,
   not_oauth: 400,
+  invalid_credentials: 401,
+  cannot_modify_self: 409,
+  last_admin: 409,
   internal_error: 500,
 };
 
@@ -133,6 +136,7 @@ function sqlState(err: unknown): string | undefined {
 const CODE_BY_STATUS = new Map<number, AppErrorCode>(
   (Object.entries(STATUS_BY_CODE) as Array<[AppErrorCode, number]>)
     .filter(([code]) => code !== 'invalid_json' && code !== 'route_not_found' && code !== 'not_oauth' && code !== 'invalid_transition')
+    .filter(([code]) => code !== 'invalid_credentials' && code !== 'cannot_modify_self' && code !== 'last_admin')
     .map(([code, status]) => [status, code]),
 );
 

@@ -1,5 +1,6 @@
 import type { ApiRoute } from '../route.js';
 import { adminRoutes } from './admin.routes.js';
+import { adminAccountRoutes } from './admins.routes.js';
 import { alertRoutes } from './alerts.routes.js';
 import { auditRoutes } from './audit.routes.js';
 import { bindingRoutes } from './bindings.routes.js';
@@ -27,6 +28,7 @@ import { usageRoutes } from './usage.routes.js';
  */
 export const apiRoutes: readonly ApiRoute[] = [
   ...systemRoutes, ...docsRoutes, ...adminRoutes, ...syncRoutes,
+  ...adminAccountRoutes,
   ...modelRoutes,
   ...namespaceRoutes,
   ...bindingRoutes,
