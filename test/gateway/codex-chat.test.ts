@@ -10,7 +10,7 @@ import { closeRedis, createRedis, waitForRedis } from '../../src/lib/redis.js';
 import { CODEX_ARGS, CODEX_ERROR_MESSAGE, CODEX_TEXT, startCodexMock, type CodexMock } from '../support/codex-mock.js';
 import { publish, seedFeatures, seedGroup, seedKey, seedMaster } from '../support/gateway-fixtures.js';
 import { resetDatabase, testEnv } from '../support/hooks.js';
-import { startTestGateway, stopTestGateway } from '../support/test-gateway.js';
+import { queuedLogRecord, startTestGateway, stopTestGateway } from '../support/test-gateway.js';
 
 /**
  * Chat Completions clients on a Codex upstream, which serves only the Responses API and always
@@ -70,16 +70,7 @@ describe('Codex upstream, chat completions clients', function () {
 
   const openai = () => new OpenAI({ apiKey: clientKey, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
 
-  async function logRecord(requestId: string): Promise<Record<string, unknown>> {
-    return until(async () => {
-      const jobs = await queues.get('logs').getJobs(['waiting', 'delayed', 'active', 'completed']);
-      for (const job of jobs) {
-        const found = (job.data as { records: Array<Record<string, unknown>> }).records.find((r) => r.request_id === requestId);
-        if (found) return found;
-      }
-      return undefined;
-    });
-  }
+  const logRecord = (requestId: string) => queuedLogRecord(queues, requestId);
 
   it('answers chat.completions.create without stream: content, tool call, finish_reason and usage', async () => {
     const requestId = `codex-chat-ok-${randomUUID()}`;

@@ -7,7 +7,7 @@ import { type QueueSet } from '../../jobs/queues.js';
 import type { RunningServer } from '../../src/lib/http-server.js';
 import { closeRedis, createRedis, waitForRedis } from '../../src/lib/redis.js';
 import { CODEX_TEXT as TEXT, startCodexMock, type CodexMock } from '../support/codex-mock.js';
-import { startTestGateway, stopTestGateway } from '../support/test-gateway.js';
+import { queuedLogRecord, startTestGateway, stopTestGateway } from '../support/test-gateway.js';
 import { publish, seedGroup, seedKey, seedMaster } from '../support/gateway-fixtures.js';
 import { resetDatabase, testEnv } from '../support/hooks.js';
 
@@ -66,16 +66,7 @@ describe('Codex upstream, non-stream clients', function () {
 
   const openai = () => new OpenAI({ apiKey: clientKey, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
 
-  async function logRecord(requestId: string): Promise<Record<string, unknown>> {
-    return until(async () => {
-      const jobs = await queues.get('logs').getJobs(['waiting', 'delayed', 'active', 'completed']);
-      for (const job of jobs) {
-        const found = (job.data as { records: Array<Record<string, unknown>> }).records.find((r) => r.request_id === requestId);
-        if (found) return found;
-      }
-      return undefined;
-    });
-  }
+  const logRecord = (requestId: string) => queuedLogRecord(queues, requestId);
 
   it('answers responses.create without stream with one whole response: text, tool call and usage', async () => {
     const requestId = `codex-ok-${randomUUID()}`;

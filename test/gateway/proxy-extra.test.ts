@@ -7,7 +7,7 @@ import { type QueueSet } from '../../jobs/queues.js';
 import { CONFIG_VERSION_KEY } from '../../src/gateway/server.js';
 import type { RunningServer } from '../../src/lib/http-server.js';
 import { closeRedis, createRedis, waitForRedis } from '../../src/lib/redis.js';
-import { startTestGateway, stopTestGateway } from '../support/test-gateway.js';
+import { queuedLogRecord, startTestGateway, stopTestGateway } from '../support/test-gateway.js';
 import { publish, seedFeatures, seedGroup, seedKey, seedMaster } from '../support/gateway-fixtures.js';
 import { resetDatabase, testEnv } from '../support/hooks.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
@@ -99,17 +99,7 @@ describe('gateway proxy (tools, disconnects, body logs, responses ingress, metri
     });
   }
 
-  /** The log record of one request, from the logs queue (as the last test of proxy.test.ts reads it). */
-  async function logRecord(requestId: string): Promise<Record<string, unknown>> {
-    return until(async () => {
-      const jobs = await queues.get('logs').getJobs(['waiting', 'delayed', 'active', 'completed']);
-      for (const job of jobs) {
-        const found = (job.data as { records: Array<Record<string, unknown>> }).records.find((r) => r.request_id === requestId);
-        if (found) return found;
-      }
-      return undefined;
-    });
-  }
+  const logRecord = (requestId: string) => queuedLogRecord(queues, requestId);
 
   describe('tool calls make the round trip (openai SDK)', () => {
     const tools: OpenAI.Chat.ChatCompletionTool[] = [

@@ -8,7 +8,7 @@ import { type QueueSet } from '../../jobs/queues.js';
 import type { RunningServer } from '../../src/lib/http-server.js';
 import { freePort } from '../../src/lib/local-services.js';
 import { closeRedis, createRedis, waitForRedis } from '../../src/lib/redis.js';
-import { startTestGateway, stopTestGateway } from '../support/test-gateway.js';
+import { queuedLogRecord, startTestGateway, stopTestGateway } from '../support/test-gateway.js';
 import { publish, seedBinding, seedFeatures, seedGroup, seedKey, seedMaster } from '../support/gateway-fixtures.js';
 import { resetDatabase, testEnv } from '../support/hooks.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
@@ -268,16 +268,7 @@ describe('gateway proxy', function () {
   it('records one log record per request on the logs queue', async () => {
     const requestId = `log-check-${randomUUID()}`;
     await raw('/v1/chat/completions', { body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'log me' }] }), headers: { 'x-request-id': requestId } });
-    const deadline = Date.now() + 5_000;
-    let found: Record<string, unknown> | undefined;
-    while (!found && Date.now() < deadline) {
-      const jobs = await queues.get('logs').getJobs(['waiting', 'delayed', 'active', 'completed']);
-      for (const job of jobs) {
-        const records = (job.data as { records: Array<Record<string, unknown>> }).records;
-        found ??= records.find((r) => r.request_id === requestId);
-      }
-      if (!found) await sleep(50);
-    }
+    const found = await queuedLogRecord(queues, requestId);
     expect(found).to.include({ status_code: 200, model: 'gpt-4o-mini', upstream_model: 'gpt-4o-mini', format_in: 'openai', usage_source: 'upstream', prompt_tokens: 11, completion_tokens: 7 });
     expect(JSON.stringify(found)).to.not.include(clientKey);
   });

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type QueueSet } from '../../jobs/queues.js';
 import type { RunningServer } from '../../src/lib/http-server.js';
 import { closeRedis, createRedis, waitForRedis } from '../../src/lib/redis.js';
-import { startTestGateway, stopTestGateway } from '../support/test-gateway.js';
+import { queuedLogRecord, startTestGateway, stopTestGateway } from '../support/test-gateway.js';
 import { publish, seedGroup, seedKey, seedMaster } from '../support/gateway-fixtures.js';
 import { resetDatabase, testEnv } from '../support/hooks.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
@@ -95,19 +95,7 @@ describe('gateway: per-attempt request timeout', function () {
 
   const chat = (model: string, stream: boolean) => send('/v1/chat/completions', { model, stream, messages: [{ role: 'user', content: 'hi' }] });
 
-  /** The log record of one request, from the logs queue (bounded poll). */
-  async function logRecord(requestId: string): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + 5_000;
-    while (Date.now() < deadline) {
-      const jobs = await queues.get('logs').getJobs(['waiting', 'delayed', 'active', 'completed']);
-      for (const job of jobs) {
-        const found = (job.data as { records: Array<Record<string, unknown>> }).records.find((r) => r.request_id === requestId);
-        if (found) return found;
-      }
-      await sleep(50);
-    }
-    throw new Error(`no log record for ${requestId}`);
-  }
+  const logRecord = (requestId: string) => queuedLogRecord(queues, requestId);
 
   /** Resolves with the time the upstream saw the gateway close request `index`'s connection, or fails after `ms`. */
   async function upstreamClosed(index: number, ms = 5_000): Promise<number> {

@@ -1,4 +1,5 @@
 import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { QueueName } from '../../jobs/index.js';
 import { createQueues, type QueueSet } from '../../jobs/queues.js';
@@ -34,4 +35,18 @@ export async function stopTestGateway(gateway: RunningServer | undefined, queues
   await gateway?.close();
   for (const queue of queues?.list() ?? []) await queue.obliterate({ force: true }).catch(() => undefined);
   await queues?.close();
+}
+
+/** The request-log record the gateway queued for `requestId` (bounded poll of the `logs` queue). */
+export async function queuedLogRecord(queues: QueueSet, requestId: string, timeoutMs = 5_000): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const jobs = await queues.get('logs').getJobs(['waiting', 'delayed', 'active', 'completed']);
+    for (const job of jobs) {
+      const found = (job.data as { records: Array<Record<string, unknown>> }).records.find((r) => r.request_id === requestId);
+      if (found) return found;
+    }
+    if (Date.now() >= deadline) throw new Error(`no log record for ${requestId} within ${timeoutMs} ms`);
+    await sleep(50);
+  }
 }
