@@ -31,7 +31,7 @@ describe('POST /admin/login and admin JWTs', function () {
   const lines: string[] = [];
   const client = apiClient<ErrorJson>(() => api.url);
   const loginAs = (name: string, password: string) => send<TokenAnswer & ErrorJson>(api.url, 'POST', '/admin/login', { name, password });
-  const whoami = (token: string) => send<{ actor: { type: string; id: string } } & ErrorJson>(api.url, 'GET', '/admin/whoami', undefined, bearer(token));
+  const whoami = (token: string) => send<{ actor: { type: string; id: string; role: string; admin_id?: number; name?: string } } & ErrorJson>(api.url, 'GET', '/admin/whoami', undefined, bearer(token));
   const createViaApi = async (name: string, role: 'admin' | 'viewer' = 'admin', password = PASSWORD) => {
     const res = await client.call<{ id: number } & ErrorJson>('POST', '/admin/admins', { name, password, role });
     expect(res.status, res.text).to.equal(201);
@@ -68,7 +68,7 @@ describe('POST /admin/login and admin JWTs', function () {
 
     const me = await whoami(res.body.token);
     expect(me.status, me.text).to.equal(200);
-    expect(me.body.actor).to.deep.equal({ type: 'admin', id: `alice#${id}` });
+    expect(me.body.actor).to.deep.equal({ type: 'admin', id: `alice#${id}`, role: 'admin', admin_id: id, name: 'alice' });
     const created = await send<{ id: number }>(api.url, 'POST', '/admin/namespaces', { name: 'by-alice' }, bearer(res.body.token));
     expect(created.status, created.text).to.equal(201);
     const audit = await testEnv().knex('audit_events').where({ action: 'namespace.create' }).first();
@@ -125,7 +125,9 @@ describe('POST /admin/login and admin JWTs', function () {
     const codec = new AdminTokenCodec(EZ_SECRET, 43_200);
     const row = { id, name: 'dave', role: 'viewer' as const, token_epoch: 0 };
     const good = (await codec.sign(row)).token;
-    expect((await whoami(good)).status).to.equal(200);
+    const me = await whoami(good);
+    expect(me.status).to.equal(200);
+    expect(me.body.actor).to.deep.equal({ type: 'admin', id: `dave#${id}`, role: 'viewer', admin_id: id, name: 'dave' });
 
     const expired = (await codec.sign(row, new Date(Date.now() - 43_201_000))).token;
     const [header, , signature] = good.split('.');

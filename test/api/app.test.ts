@@ -170,6 +170,9 @@ describe('api app', function () {
       expect(doc.components.securitySchemes.adminBearer).to.deep.include({ type: 'http', scheme: 'bearer' });
       expect(doc.paths['/admin/whoami']!.get!.security).to.deep.include({ adminBearer: [] });
       expect(doc.paths['/admin/whoami']!.get!.responses).to.have.property('401');
+      const actor = doc.components.schemas.Actor as { properties: Record<string, unknown>; required: string[] };
+      expect(Object.keys(actor.properties).sort()).to.deep.equal(['admin_id', 'id', 'name', 'role', 'type']);
+      expect([...actor.required].sort()).to.deep.equal(['id', 'role', 'type']);
       expect(doc.paths['/test/echo']!.post!.responses).to.have.property('400');
     });
 
@@ -329,7 +332,7 @@ describe('api app', function () {
     it('the admin token is the bootstrap admin', async function () {
       const res = await get('/admin/whoami', { headers: bearer(ADMIN_TOKEN) });
       expect(res.status).to.equal(200);
-      expect(await res.json()).to.deep.equal({ actor: { type: 'admin', id: 'bootstrap' } });
+      expect(await res.json()).to.deep.equal({ actor: { type: 'admin', id: 'bootstrap', role: 'admin' } });
     });
 
     it('HTTP Basic with any username and the token as password works', async function () {

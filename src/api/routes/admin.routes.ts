@@ -13,7 +13,15 @@ export const adminRoutes: ApiRoute[] = [
     handler: (ctx) => {
       const actor = ctx.state.actor;
       if (!actor) throw new UnauthorizedError();
-      return { actor: { type: actor.type, id: actor.id } };
+      if (actor.type !== 'admin') throw new UnauthorizedError();
+      if (actor.adminId === undefined) return { actor: { type: actor.type, id: actor.id, role: actor.role } };
+      return { actor: { type: actor.type, id: actor.id, role: actor.role, admin_id: actor.adminId, name: adminName(actor.id, actor.adminId) } };
     },
   }),
 ];
+
+/** A named admin's actor id is `<name>#<id>` (adminActorId; `#` never appears in a name). */
+function adminName(actorId: string, adminId: number): string {
+  const suffix = `#${adminId}`;
+  return actorId.endsWith(suffix) ? actorId.slice(0, -suffix.length) : actorId;
+}

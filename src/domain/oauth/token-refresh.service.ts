@@ -17,6 +17,7 @@ import { refreshTokenAad, secretAad } from '../providers.service.js';
 import { apiKeyDisabledEvent, publishStatusEvent, type StatusEventPublisher } from '../status-events.js';
 import { write, type WriteContext, type WriteDeps } from '../write-context.js';
 import { isOAuthType, OAUTH_REFRESH_TYPES, oauthClient, type OAuthType } from './oauth-clients.js';
+import { reportRefreshFailure, resolveRefreshAlert } from './refresh-alert.js';
 import { exchangeRefreshToken } from './token-endpoint.js';
 
 /**
@@ -31,8 +32,9 @@ import { exchangeRefreshToken } from './token-endpoint.js';
  *
  * Results: new tokens are sealed (AAD `api_keys:<id>:secret|refresh_token`), the row, an audit
  * event and a `routing` outbox row commit together, so every gateway gets the new access token
- * through sync. A retryable failure only records `refresh_error` / `refresh_failure_count` (the
- * caller retries with backoff). A rejected grant disables an active key (`auto_disabled`,
+ * through sync. A retryable failure records `refresh_error` / `refresh_failure_count` (the
+ * caller retries with backoff) and, after 3 in a row or close to the token's expiry, raises the
+ * key's `oauth_refresh` alert, which the next success resolves (refresh-alert.ts). A rejected grant disables an active key (`auto_disabled`,
  * ban_reason `oauth_refresh_failed`), raises one alert (fingerprint per key) and publishes
  * `api_key.disabled` to webhook subscribers (inside the transaction, src/domain/status-events.ts). Token values and
  * token-endpoint bodies never reach a log, an error message, an audit event or a job.
@@ -162,8 +164,12 @@ export async function refreshAccessToken(deps: TokenRefreshDeps, ctx: WriteConte
     const answer = await exchangeRefreshToken(client, refreshToken, { timeoutMs: deps.oauth.timeoutMs, now: deps.now });
     const object = { type: 'api_key', id: key.id };
     switch (answer.kind) {
-      case 'retryable':
-        return failed('retryable_failure', answer.reason);
+      case 'retryable': {
+        const result = await failed('retryable_failure', answer.reason);
+        const subject = { apiKeyId: key.id, groupId: key.group_id, type: plan.type, error: answer.reason };
+        await reportRefreshFailure(unit, subject, { failures: key.refresh_failure_count + 1, expiresAt: key.access_token_expires_at }, deps.now());
+        return result;
+      }
       case 'rejected': {
         if (key.status !== 'active') return failed('rejected', answer.reason);
         await disableAfterRefreshFailure(unit.trx, key.id, OAUTH_REFRESH_FAILED, answer.reason);
@@ -214,6 +220,7 @@ export async function refreshAccessToken(deps: TokenRefreshDeps, ctx: WriteConte
           ...(lift ? { reactivated: true } : {}),
         });
         await unit.sync({ resource: 'routing', action: 'upsert' });
+        await resolveRefreshAlert(unit, key.id, refreshedAt);
         return {
           outcome: 'refreshed',
           reason: request.reason,
