@@ -1,6 +1,4 @@
-import { parseArgs } from 'node:util';
-import { stdio, UsageError, withTimeout, type Io } from './cli-support.js';
-import { createKnex } from '../db/knex.js';
+import { CommandFailure, jsonOrText, loadCommandConfig, parseCommandArgs, runCommand, stdio, UsageError, withTimeout, type Io } from './cli-support.js';
 import {
   ADMIN_NAME_PATTERN,
   ADMIN_NAME_RULE,
@@ -11,16 +9,13 @@ import {
   type AdminDto,
 } from '../domain/admins.service.js';
 import type { WriteContext, WriteDeps } from '../domain/write-context.js';
-import { AppError } from '../lib/errors.js';
-import { ConfigError, loadConfig, type Config } from '../lib/config.js';
-import { redactString } from '../lib/logger.js';
 import { generatePassword, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../lib/password.js';
 
 /**
  * `ez-api admins create|list|reset-password` (docs/admins.md): named admins without the api, e.g.
  * the first one. A password piped on stdin is used (its first line); otherwise a strong one is
- * generated and printed once. Exit codes: 0 done, 1 failed (database, name taken, unknown name),
- * 2 usage error, bad password or configuration. The CLI acts like the bootstrap token.
+ * generated and printed once. Exit codes (cli-support.ts): 0 done, 1 failed (database, name taken,
+ * unknown name), 2 usage error, bad password or configuration. The CLI acts like the bootstrap token.
  */
 
 export const ADMINS_USAGE = `Usage: ez-api admins <command>
@@ -44,27 +39,12 @@ const STDIN_MAX_BYTES = 4_096;
 type AdminsArgs =
   | { command: 'create'; name: string; role: 'admin' | 'viewer' }
   | { command: 'list'; json: boolean }
-  | { command: 'reset-password'; name: string }
-  | 'help';
+  | { command: 'reset-password'; name: string };
 
 function parseAdminsArgs(argv: string[]): AdminsArgs {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        role: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) return 'help';
+  const { values, positionals } = parseCommandArgs(argv, {
+    options: { role: { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
   const [sub, name, ...extra] = positionals;
   if (extra.length > 0) throw new UsageError(`unexpected argument(s): ${extra.join(' ')}`);
   if (values.role !== undefined && sub !== 'create') throw new UsageError('--role goes with create');
@@ -102,12 +82,11 @@ async function pipedPassword(): Promise<string | undefined> {
 }
 
 /** The password to set and whether it was generated (then it is printed once). */
-async function passwordToSet(io: Io): Promise<{ password: string; generated: boolean } | undefined> {
+async function passwordToSet(): Promise<{ password: string; generated: boolean }> {
   const piped = await pipedPassword();
   if (piped === undefined || piped === '') return { password: generatePassword(), generated: true };
   if (piped.length < PASSWORD_MIN_LENGTH || piped.length > PASSWORD_MAX_LENGTH) {
-    await io.err(`ez-api admins: the password on stdin must be ${PASSWORD_MIN_LENGTH}–${PASSWORD_MAX_LENGTH} characters\n`);
-    return undefined;
+    throw new CommandFailure(`the password on stdin must be ${PASSWORD_MIN_LENGTH}–${PASSWORD_MAX_LENGTH} characters`, 2);
   }
   return { password: piped, generated: false };
 }
@@ -121,19 +100,15 @@ function formatList(admins: AdminDto[]): string {
   return `${[line(header), ...rows.map(line)].join('\n')}\n`;
 }
 
-async function run(args: Exclude<AdminsArgs, 'help'>, deps: WriteDeps, io: Io): Promise<number> {
+async function run(args: AdminsArgs, deps: WriteDeps, io: Io): Promise<number> {
   if (args.command === 'list') {
     const { data } = await listAdminDtos(deps.knex, {}, { limit: 200, offset: 0 });
-    await io.out(args.json ? `${JSON.stringify(data, null, 2)}\n` : formatList(data));
+    await io.out(jsonOrText(data, args.json, formatList));
     return 0;
   }
   const existing = args.command === 'reset-password' ? await findAdminDtoByName(deps.knex, args.name) : undefined;
-  if (args.command === 'reset-password' && !existing) {
-    await io.err(`ez-api admins: no admin named ${args.name}\n`);
-    return 1;
-  }
-  const secret = await passwordToSet(io);
-  if (!secret) return 2;
+  if (args.command === 'reset-password' && !existing) throw new CommandFailure(`no admin named ${args.name}`, 1);
+  const secret = await passwordToSet();
   const admin =
     args.command === 'create'
       ? await createAdmin(deps, ADMINS_ACTOR, { name: args.name, password: secret.password, role: args.role })
@@ -144,39 +119,10 @@ async function run(args: Exclude<AdminsArgs, 'help'>, deps: WriteDeps, io: Io): 
   return 0;
 }
 
-export async function adminsCommand(argv: string[], io: Io = stdio): Promise<number> {
-  let args: AdminsArgs;
-  try {
-    args = parseAdminsArgs(argv);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    await io.err(`ez-api admins: ${err.message}\n\n${ADMINS_USAGE}`);
-    return 2;
-  }
-  if (args === 'help') {
-    await io.out(ADMINS_USAGE);
-    return 0;
-  }
-  let config: Config;
-  try {
-    config = loadConfig();
-    if (!config.pg.dsn) throw new ConfigError(['EZ_PG_DSN: required by ez-api admins (e.g. postgres://user:pass@host:5432/ez_api)']);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      await io.err(`ez-api admins: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
-  const knex = createKnex({ dsn: config.pg.dsn, poolMax: 2, applicationName: 'ez-api-admins' });
-  try {
+export function adminsCommand(argv: string[], io: Io = stdio): Promise<number> {
+  return runCommand('admins', ADMINS_USAGE, io, async (command) => {
+    const args = parseAdminsArgs(argv);
     // Admin writes leave no outbox rows (nothing about admins lives in Redis): no sync nudge.
-    return await run(args, { knex, nudge: async () => {} }, io);
-  } catch (err) {
-    const message = err instanceof AppError ? err.message : redactString(err instanceof Error ? err.message : String(err));
-    await io.err(`ez-api admins: failed: ${message}\n`);
-    return 1;
-  } finally {
-    await knex.destroy();
-  }
+    return command.connect(loadCommandConfig('ez-api admins'), {}, ({ deps }) => run(args, deps, io));
+  });
 }

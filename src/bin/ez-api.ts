@@ -29,8 +29,16 @@ Commands:
   --help, -h         this text
 `;
 
+/** The one-shot commands: each gets the arguments after its name and returns the exit code. */
+const COMMANDS = new Map<string, (argv: string[]) => Promise<number>>([
+  ['import', importCommand],
+  ['export', exportCommand],
+  ['prices', pricesCommand],
+  ['admins', adminsCommand],
+]);
+
 async function main(argv: string[]): Promise<void> {
-  const [command, arg, ...rest] = argv;
+  const [command, ...args] = argv;
   if (command === '--version' || command === '-v' || command === 'version') {
     process.stdout.write(`${buildInfo.name} ${buildInfo.version} (${buildInfo.commit.slice(0, 12)})\n`);
     return;
@@ -40,30 +48,22 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === 'migrate') {
-    const rt = bootstrap('migrate');
-    await runMigrations(rt);
+    await runMigrations(bootstrap('migrate'));
     return;
   }
-  if (command === 'import' || command === 'export') {
-    const args = arg === undefined ? rest : [arg, ...rest];
+  const oneShot = COMMANDS.get(command);
+  if (oneShot) {
     // exitCode, not exit(): stdout may be a pipe still flushing the summary or the document.
-    process.exitCode = command === 'import' ? await importCommand(args) : await exportCommand(args);
-    return;
-  }
-  if (command === 'prices') {
-    process.exitCode = await pricesCommand(arg === undefined ? rest : [arg, ...rest]);
-    return;
-  }
-  if (command === 'admins') {
-    process.exitCode = await adminsCommand(arg === undefined ? rest : [arg, ...rest]);
+    process.exitCode = await oneShot(args);
     return;
   }
   if (command === 'serve') {
-    if (!arg || !SERVE_ROLES.includes(arg as ServeRole)) {
+    const [role] = args;
+    if (!role || !SERVE_ROLES.includes(role as ServeRole)) {
       process.stderr.write(`ez-api: serve needs one of: ${SERVE_ROLES.join(', ')}\n\n${USAGE}`);
       process.exit(2);
     }
-    await serve(arg as ServeRole);
+    await serve(role as ServeRole);
     return;
   }
   process.stderr.write(`ez-api: unknown command "${command}"\n\n${USAGE}`);

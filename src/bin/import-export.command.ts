@@ -1,23 +1,29 @@
-import { readFile, writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
-import { cliSyncNudge, stdio, UsageError, type Io } from './cli-support.js';
-import { createQueues, type QueueSet } from '../../jobs/queues.js';
-import { createKnex } from '../db/knex.js';
+import { writeFile } from 'node:fs/promises';
+import {
+  invalidFile,
+  jsonOrText,
+  jsonText,
+  loadCommandConfig,
+  parseCommandArgs,
+  readInputFile,
+  runCommand,
+  stdio,
+  UsageError,
+  type Io,
+} from './cli-support.js';
 import { exportConfiguration } from '../domain/import-export/export.service.js';
 import { runImport, type ImportSummary } from '../domain/import-export/import.service.js';
 import { CONFLICT_POLICIES, ENTITY_KINDS, parseImportFile, type ConflictPolicy, type EntityKind } from '../domain/import-export/plan.js';
-import { ConfigError, loadConfig, type Config } from '../lib/config.js';
 import { KeyDigester } from '../lib/key-digest.js';
-import { redactString } from '../lib/logger.js';
 import { SecretBox } from '../lib/secret-box.js';
-import { resolveSecrets } from '../lib/secrets.js';
 import { buildInfo } from '../lib/version.js';
 
 /**
  * `ez-api import FILE` and `ez-api export`: one-shot commands over PostgreSQL (docs/import-export.md).
  * stdout carries only the result (the summary, `--json`, or the exported document); problems and
- * warnings about the run go to stderr. Exit codes: 0 done, 1 failed (e.g. database), 2 usage error
- * or invalid file / configuration. Nothing here logs an upstream secret or an original token.
+ * warnings about the run go to stderr. Exit codes (cli-support.ts): 0 done, 1 failed (e.g.
+ * database), 2 usage error or invalid file / configuration. Nothing here logs an upstream secret
+ * or an original token.
  */
 
 export const IMPORT_USAGE = `Usage: ez-api import FILE [--dry-run] [--conflict skip|overwrite] [--include-bindings] [--json]
@@ -41,12 +47,11 @@ Writes providers, masters, child keys, bindings and the model registry as an exp
 child keys are exported as digests, usable again under the same EZ_SECRET.
 `;
 
-function loadRuntime(): { config: Config; master: string } {
-  const config = loadConfig();
-  const secrets = resolveSecrets(config);
-  if (!config.pg.dsn) throw new ConfigError(['EZ_PG_DSN: required by import/export (e.g. postgres://user:pass@host:5432/ez_api)']);
-  return { config, master: secrets.master };
-}
+/**
+ * Who the missing-EZ_PG_DSN message names. Both commands resolve EZ_SECRET: import encrypts and
+ * digests with it, and an export's key digests are only usable under the same one.
+ */
+const DSN_REQUIRED_BY = 'import/export';
 
 // ---------------------------------------------------------------------------------------------
 // import
@@ -60,26 +65,15 @@ interface ImportArgs {
   json: boolean;
 }
 
-function parseImportArgs(argv: string[]): ImportArgs | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        'dry-run': { type: 'boolean', default: false },
-        conflict: { type: 'string', default: 'skip' },
-        'include-bindings': { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) return 'help';
+function parseImportArgs(argv: string[]): ImportArgs {
+  const { values, positionals } = parseCommandArgs(argv, {
+    options: {
+      'dry-run': { type: 'boolean', default: false },
+      conflict: { type: 'string', default: 'skip' },
+      'include-bindings': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
   if (positionals.length === 0) throw new UsageError('missing FILE');
   if (positionals.length > 1) throw new UsageError(`expected one FILE, got ${positionals.length}: ${positionals.join(' ')}`);
   const conflict = values.conflict as ConflictPolicy;
@@ -130,136 +124,48 @@ export function formatImportSummary(file: string, s: ImportSummary): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function importCommand(argv: string[], io: Io = stdio): Promise<number> {
-  let args: ImportArgs | 'help';
-  try {
-    args = parseImportArgs(argv);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    await io.err(`ez-api import: ${err.message}\n\n${IMPORT_USAGE}`);
-    return 2;
-  }
-  if (args === 'help') {
-    await io.out(IMPORT_USAGE);
-    return 0;
-  }
-
-  let text: string;
-  try {
-    text = await readFile(args.file, 'utf8');
-  } catch (err) {
-    await io.err(`ez-api import: cannot read ${args.file}: ${(err as Error).message}\n`);
-    return 2;
-  }
-  // The file is checked before anything connects: a bad file needs no database to be reported.
-  const parsed = parseImportFile(text);
-  if (!parsed.ok) {
-    await io.err(`ez-api import: ${args.file} is not a valid import file (${parsed.problems.length} problem(s)):\n${parsed.problems.map((p) => `  ${p}\n`).join('')}`);
-    return 2;
-  }
-
-  let runtime: { config: Config; master: string };
-  try {
-    runtime = loadRuntime();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      await io.err(`ez-api import: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
-  const { config, master } = runtime;
-  const knex = createKnex({ dsn: config.pg.dsn!, poolMax: 2, applicationName: 'ez-api-import' });
-  // Opened before the transaction, so the connection is up by the time the nudge is sent.
-  const queues: QueueSet | undefined = args.dryRun ? undefined : createQueues(config.redis, config.queuePrefix, ['sync']);
-  const nudgeWarnings: string[] = [];
-  try {
-    const summary = await runImport(
-      {
-        knex,
-        box: new SecretBox(master),
-        digester: new KeyDigester(master),
-        ...cliSyncNudge(queues, nudgeWarnings),
-      },
-      parsed.file,
-      { dryRun: args.dryRun, conflict: args.conflict, includeBindings: args.includeBindings },
-    );
-    for (const w of nudgeWarnings) await io.err(`ez-api import: warning: ${w}\n`);
-    await io.out(args.json ? `${JSON.stringify(summary, null, 2)}\n` : formatImportSummary(args.file, summary));
-    return 0;
-  } catch (err) {
-    await io.err(`ez-api import: failed, nothing was written: ${redactString(err instanceof Error ? err.message : String(err))}\n`);
-    return 1;
-  } finally {
-    await queues?.close();
-    await knex.destroy();
-  }
+export function importCommand(argv: string[], io: Io = stdio): Promise<number> {
+  return runCommand('import', IMPORT_USAGE, io, async (command) => {
+    const args = parseImportArgs(argv);
+    // The file is checked before anything connects: a bad file needs no database to be reported.
+    const parsed = parseImportFile(await readInputFile(args.file));
+    if (!parsed.ok) throw invalidFile(args.file, 'import file', parsed.problems);
+    const loaded = loadCommandConfig(DSN_REQUIRED_BY, { secrets: true });
+    return command.connect(loaded, { nudge: !args.dryRun, failed: 'failed, nothing was written' }, async ({ deps, finish }) => {
+      const summary = await runImport({ ...deps, box: new SecretBox(loaded.master), digester: new KeyDigester(loaded.master) }, parsed.file, {
+        dryRun: args.dryRun,
+        conflict: args.conflict,
+        includeBindings: args.includeBindings,
+      });
+      return finish(jsonOrText(summary, args.json, (s) => formatImportSummary(args.file, s)));
+    });
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
 // export
 // ---------------------------------------------------------------------------------------------
 
-function parseExportArgs(argv: string[]): { out: string | undefined } | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: false,
-      strict: true,
-      options: { out: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h', default: false } },
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  if (parsed.values.help) return 'help';
-  if (parsed.values.out === '') throw new UsageError('--out needs a file name');
-  return { out: parsed.values.out };
+function parseExportArgs(argv: string[]): { out: string | undefined } {
+  const { values } = parseCommandArgs(argv, { options: { out: { type: 'string', short: 'o' } }, allowPositionals: false });
+  if (values.out === '') throw new UsageError('--out needs a file name');
+  return { out: values.out };
 }
 
-export async function exportCommand(argv: string[], io: Io = stdio): Promise<number> {
-  let args: { out: string | undefined } | 'help';
-  try {
-    args = parseExportArgs(argv);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    await io.err(`ez-api export: ${err.message}\n\n${EXPORT_USAGE}`);
-    return 2;
-  }
-  if (args === 'help') {
-    await io.out(EXPORT_USAGE);
-    return 0;
-  }
-  let config: Config;
-  try {
-    config = loadRuntime().config;
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      await io.err(`ez-api export: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
-  const knex = createKnex({ dsn: config.pg.dsn!, poolMax: 2, applicationName: 'ez-api-export' });
-  try {
-    const doc = await exportConfiguration(knex, { version: buildInfo.version, now: new Date() });
-    const json = `${JSON.stringify(doc, null, 2)}\n`;
-    if (args.out) {
+export function exportCommand(argv: string[], io: Io = stdio): Promise<number> {
+  return runCommand('export', EXPORT_USAGE, io, async (command) => {
+    const args = parseExportArgs(argv);
+    return command.connect(loadCommandConfig(DSN_REQUIRED_BY, { secrets: true }), {}, async ({ deps, finish }) => {
+      const doc = await exportConfiguration(deps.knex, { version: buildInfo.version, now: new Date() });
+      if (!args.out) return finish(jsonText(doc));
       // It holds key digests: readable by the owner only.
-      await writeFile(args.out, json, { mode: 0o600 });
+      await writeFile(args.out, jsonText(doc), { mode: 0o600 });
       const d = doc.data;
       await io.err(
         `ez-api export: wrote ${args.out}: ${d.providers.length} provider(s), ${d.masters.length} master(s), ${d.keys.length} key(s), ${d.bindings.length} binding(s), ${d.models.length} model(s)\n`,
       );
       for (const w of doc.warnings) await io.err(`  - ${w}\n`);
-    } else {
-      await io.out(json);
-    }
-    return 0;
-  } catch (err) {
-    await io.err(`ez-api export: failed: ${redactString(err instanceof Error ? err.message : String(err))}\n`);
-    return 1;
-  } finally {
-    await knex.destroy();
-  }
+      return 0;
+    });
+  });
 }
