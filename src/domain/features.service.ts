@@ -24,6 +24,7 @@ export type FlagValue = string | boolean | number | null;
 const ALLOWED_VALUES: Readonly<Record<string, readonly string[]>> = {
   dp_state_store_backend: ['memory', 'redis'],
   dp_claude_cross_upstream: ['true', 'false'],
+  dp_gemini_cross_upstream: ['true', 'false'],
   log_request_body_enabled: ['true', 'false'],
 };
 

@@ -4,7 +4,7 @@ import { testEnv } from '../support/hooks.js';
 import { outboxEntries } from './fixtures.js';
 import { fields, useTestApi, type ErrorJson } from './helpers.js';
 
-const DEFAULTS = { dp_state_store_backend: 'memory', dp_claude_cross_upstream: 'false', log_request_body_enabled: 'false' };
+const DEFAULTS = { dp_state_store_backend: 'memory', dp_claude_cross_upstream: 'false', dp_gemini_cross_upstream: 'false', log_request_body_enabled: 'false' };
 
 describe('/admin/features', function () {
   const api = useTestApi<ErrorJson>('features-test');

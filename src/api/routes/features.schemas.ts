@@ -17,7 +17,7 @@ export const updateFeaturesSchema = z
       .refine((flags) => Object.keys(flags).length <= MAX_FLAGS_PER_UPDATE, { message: `At most ${MAX_FLAGS_PER_UPDATE} flags per update` })
       .meta({
         description:
-          'Flags to set, by name (`^[a-z][a-z0-9_]{0,63}$`); flags not named keep their value. Built-in: `dp_state_store_backend` (`memory|redis`), `dp_claude_cross_upstream` and `log_request_body_enabled` (booleans).',
+          'Flags to set, by name (`^[a-z][a-z0-9_]{0,63}$`); flags not named keep their value. Built-in: `dp_state_store_backend` (`memory|redis`), `dp_claude_cross_upstream`, `dp_gemini_cross_upstream` and `log_request_body_enabled` (booleans).',
         example: { log_request_body_enabled: true, my_flag: 'on' },
       }),
   })

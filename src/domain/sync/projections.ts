@@ -337,5 +337,6 @@ export function hashChecksum(fields: Readonly<Record<string, string>>): string {
 export const DEFAULT_FEATURES: Readonly<Record<string, string>> = {
   dp_state_store_backend: 'memory',
   dp_claude_cross_upstream: 'false',
+  dp_gemini_cross_upstream: 'false',
   log_request_body_enabled: 'false',
 };

@@ -9,6 +9,11 @@ import { createOpenaiUsageStripper } from '../translate/openai-passthrough.js';
 import { anthropicToResponses, DEFAULT_RESPONSES_INSTRUCTIONS, openaiChatToResponses, responsesToOpenaiChatResponse, usageFromResponses } from '../translate/openai-responses.js';
 import { chainStreams, createResponsesToOpenaiStream } from '../translate/openai-responses.stream.js';
 import { anthropicErrorFrame } from '../translate/sse-frames.js';
+import { anthropicToGemini, geminiToAnthropicResponse } from '../translate/anthropic-gemini.js';
+import { anthropicToGeminiResponse, geminiToAnthropic } from '../translate/gemini-anthropic.js';
+import { geminiToOpenaiChat, openaiChatToGeminiResponse } from '../translate/gemini-openai.js';
+import { geminiToResponses } from '../translate/gemini-responses.js';
+import { createOpenaiToGeminiStream } from '../translate/openai-to-gemini.stream.js';
 import { mergeAnthropicUsage, usageFromAnthropic, usageFromGemini, usageFromOpenai } from '../translate/usage.js';
 import type { AnthropicDeltaUsage, AnthropicUsage } from '../translate/wire/anthropic.js';
 import type { GeminiUsageMetadata } from '../translate/wire/gemini.js';
@@ -273,10 +278,85 @@ export const anthropicOnResponses: Bridge = {
   errorMessage: errorMessageOf,
 };
 
+/**
+ * Anthropic clients on a Gemini upstream (only with dp_claude_cross_upstream on): the Anthropic ↔
+ * chat mapping of anthropicOnOpenai composed with the chat ↔ Gemini one of openaiChatOnGemini.
+ */
+export const anthropicOnGemini: Bridge = {
+  clientFormat: 'anthropic',
+  upstreamFormat: 'gemini',
+  upstreamOp: (stream) => (stream ? 'stream_generate_content' : 'generate_content'),
+  requestBody: (r) => JSON.stringify(anthropicToGemini(r.body as unknown as AnthropicRequest, { upstreamModel: r.upstreamModel })),
+  response: (upstream, _raw, ctx) => ({
+    body: JSON.stringify(geminiToAnthropicResponse(upstream as unknown as GeminiResponse, { model: ctx.publicModel, id: `msg_${ctx.requestId}` })),
+    usage: geminiUsage(upstream),
+  }),
+  // The first stage's id seeds the ids of function calls Gemini sent without one: the same as the non-stream answer's.
+  stream: (ctx) =>
+    chainStreams(
+      createGeminiToOpenaiStream({ id: `msg_${ctx.requestId}`, created: ctx.created, model: ctx.publicModel, includeUsage: true }),
+      createOpenaiToAnthropicStream({ model: ctx.publicModel, id: `msg_${ctx.requestId}` }),
+    ),
+  errorMessage: errorMessageOf,
+};
+
+/** Gemini clients on an OpenAI-style upstream (only with dp_gemini_cross_upstream on). */
+export const geminiOnOpenai: Bridge = {
+  clientFormat: 'gemini',
+  upstreamFormat: 'openai',
+  upstreamOp: () => 'chat',
+  requestBody: (r) => JSON.stringify(geminiToOpenaiChat(r.body, { upstreamModel: r.upstreamModel, stream: r.stream })),
+  response: (upstream, _raw, ctx) => ({
+    body: JSON.stringify(openaiChatToGeminiResponse(upstream as unknown as OpenAIChatResponse, { model: ctx.publicModel, id: ctx.requestId })),
+    usage: openaiUsage(upstream),
+  }),
+  stream: (ctx) => createOpenaiToGeminiStream({ model: ctx.publicModel, id: ctx.requestId }),
+  errorMessage: errorMessageOf,
+};
+
+/** Gemini clients on an Anthropic upstream (only with dp_gemini_cross_upstream on): Gemini ↔ chat composed with chat ↔ Anthropic. */
+export const geminiOnAnthropic: Bridge = {
+  clientFormat: 'gemini',
+  upstreamFormat: 'anthropic',
+  upstreamOp: () => 'messages',
+  requestBody: (r) => JSON.stringify(geminiToAnthropic(r.body, { upstreamModel: r.upstreamModel, stream: r.stream, defaultMaxTokens: DEFAULT_ANTHROPIC_MAX_TOKENS })),
+  response: (upstream, _raw, ctx) => ({
+    body: JSON.stringify(anthropicToGeminiResponse(upstream as unknown as AnthropicResponse, { model: ctx.publicModel, id: ctx.requestId })),
+    usage: anthropicUsage(upstream),
+  }),
+  stream: (ctx) =>
+    chainStreams(
+      createAnthropicToOpenaiStream({ id: `chatcmpl-${ctx.requestId}`, created: ctx.created, model: ctx.publicModel, includeUsage: true }),
+      createOpenaiToGeminiStream({ model: ctx.publicModel, id: ctx.requestId }),
+    ),
+  errorMessage: errorMessageOf,
+};
+
+/** Gemini clients on a Responses-only upstream (only with dp_gemini_cross_upstream on): Gemini ↔ chat composed with chat ↔ Responses. */
+export const geminiOnResponses: Bridge = {
+  clientFormat: 'gemini',
+  upstreamFormat: 'openai',
+  upstreamOp: () => 'responses',
+  requestBody: (r) => JSON.stringify(geminiToResponses(r.body, { upstreamModel: r.upstreamModel, stream: r.stream, defaultInstructions: DEFAULT_RESPONSES_INSTRUCTIONS })),
+  response: (upstream, _raw, ctx) => ({
+    body: JSON.stringify(openaiChatToGeminiResponse(chatFromResponses(upstream, ctx), { model: ctx.publicModel, id: ctx.requestId })),
+    usage: responsesUsage(upstream),
+  }),
+  stream: (ctx) =>
+    chainStreams(
+      createResponsesToOpenaiStream({ id: `chatcmpl-${ctx.requestId}`, created: ctx.created, model: ctx.publicModel, includeUsage: true }),
+      createOpenaiToGeminiStream({ model: ctx.publicModel, id: ctx.requestId }),
+    ),
+  errorMessage: errorMessageOf,
+};
+
+const isGeminiGenerate = (op: Operation): boolean => op === 'generate_content' || op === 'stream_generate_content';
+
 /** The bridge for a client operation on an upstream that serves only the Responses API, if any. */
 function responsesOnlyBridge(op: Operation, client: WireFormat, features: Readonly<Record<string, string>>): Bridge | undefined {
   if (client === 'openai' && op === 'chat') return openaiChatOnResponses;
   if (client === 'anthropic' && op === 'messages' && features.dp_claude_cross_upstream === 'true') return anthropicOnResponses;
+  if (client === 'gemini' && isGeminiGenerate(op) && features.dp_gemini_cross_upstream === 'true') return geminiOnResponses;
   return undefined;
 }
 
@@ -302,5 +382,7 @@ function directBridgeFor(op: Operation, client: WireFormat, upstream: WireFormat
   if (client === upstream) return (BRIDGES[client] as Partial<Record<Operation, Bridge>>)[op];
   if (client === 'openai' && op === 'chat') return upstream === 'anthropic' ? openaiChatOnAnthropic : openaiChatOnGemini;
   if (client === 'anthropic' && op === 'messages' && upstream === 'openai' && features.dp_claude_cross_upstream === 'true') return anthropicOnOpenai;
+  if (client === 'anthropic' && op === 'messages' && upstream === 'gemini' && features.dp_claude_cross_upstream === 'true') return anthropicOnGemini;
+  if (client === 'gemini' && isGeminiGenerate(op) && features.dp_gemini_cross_upstream === 'true') return upstream === 'openai' ? geminiOnOpenai : geminiOnAnthropic;
   return undefined;
 }
