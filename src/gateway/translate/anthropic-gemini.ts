@@ -25,8 +25,8 @@ export interface AnthropicToGeminiOptions {
  * is dropped (docs/bridges.md).
  */
 export function anthropicToGemini(body: AnthropicRequest, options: AnthropicToGeminiOptions): GeminiRequest {
-  checkForGemini(body);
   const chat = anthropicToOpenaiChat(body, { upstreamModel: options.upstreamModel });
+  checkForGemini(body);
   const req = withFieldNames(
     () => openaiChatToGemini(chat, { upstreamModel: options.upstreamModel }),
     (field) => (field === 'stop' ? 'stop_sequences' : field.startsWith('messages[') ? 'messages' : undefined),
@@ -36,35 +36,21 @@ export function anthropicToGemini(body: AnthropicRequest, options: AnthropicToGe
 }
 
 /**
- * The shapes the Anthropic → chat step assumes (objects where it reads fields), and what the chat →
- * Gemini step would refuse under an intermediate name, refused here under the client's.
+ * What the chat → Gemini step would refuse under an intermediate name, refused here under the
+ * client's (the shapes themselves are checked by anthropicToOpenaiChat).
  */
 function checkForGemini(body: AnthropicRequest): void {
-  const system: unknown = body.system;
-  if (system !== undefined && typeof system !== 'string' && !(Array.isArray(system) && system.every(isJsonObject))) {
-    throw new InvalidFieldError('system', 'must be a string or an array of text blocks');
-  }
-  const tools: unknown = body.tools;
-  if (tools !== undefined && !(Array.isArray(tools) && tools.every(isJsonObject))) throw new InvalidFieldError('tools', 'must be an array of tool objects');
   if (!Array.isArray(body.messages)) return; // anthropicToOpenaiChat names it
   const toolUses = new Set<string>();
   body.messages.forEach((message: unknown, i) => {
-    if (!isJsonObject(message)) throw new InvalidFieldError(`messages[${i}]`, 'must be an object');
-    if (!Array.isArray(message.content)) return;
+    if (!isJsonObject(message) || !Array.isArray(message.content)) return;
     (message.content as unknown[]).forEach((block, j) => {
+      if (!isJsonObject(block)) return;
       const at = `messages[${i}].content[${j}]`;
-      if (!isJsonObject(block)) throw new InvalidFieldError(at, 'must be an object');
-      if (block.type === 'image' && !isJsonObject(block.source)) throw new InvalidFieldError(`${at}.source`, 'must be an object');
       if (block.type === 'image' && isJsonObject(block.source) && block.source.type === 'url') {
         throw new UnsupportedFieldError(`${at}.source`, 'a Gemini upstream takes images as base64 data only');
       }
-      if (block.type === 'tool_result' && block.content !== undefined && typeof block.content !== 'string' && !(Array.isArray(block.content) && block.content.every(isJsonObject))) {
-        throw new InvalidFieldError(`${at}.content`, 'must be a string or an array of blocks');
-      }
-      if (block.type === 'tool_use') {
-        if (block.input !== undefined && block.input !== null && !isJsonObject(block.input)) throw new InvalidFieldError(`${at}.input`, 'must be an object');
-        toolUses.add(String(block.id));
-      }
+      if (block.type === 'tool_use') toolUses.add(String(block.id));
       if (block.type === 'tool_result' && !toolUses.has(String(block.tool_use_id))) {
         throw new InvalidFieldError(`${at}.tool_use_id`, 'does not answer a tool_use block of an earlier assistant message');
       }

@@ -1,5 +1,5 @@
 import { InvalidFieldError, UnsupportedFieldError } from './errors.js';
-import { parseToolArguments } from './json.js';
+import { isJsonObject, parseToolArguments } from './json.js';
 import { usageFromOpenai, usageToAnthropic } from './usage.js';
 import type {
   AnthropicImageBlock,
@@ -29,6 +29,34 @@ import type {
  * openai-to-anthropic.stream.ts.
  */
 
+/**
+ * The shapes the mapping below reads fields of, checked first so a malformed body is a 400 naming
+ * the field, never a TypeError (a 500): every Anthropic cross bridge goes through here.
+ */
+export function checkAnthropicShapes(body: AnthropicRequest): void {
+  if (!Array.isArray(body.messages)) throw new InvalidFieldError('messages', 'must be an array');
+  const system: unknown = body.system;
+  if (system !== undefined && typeof system !== 'string' && !(Array.isArray(system) && system.every(isJsonObject))) {
+    throw new InvalidFieldError('system', 'must be a string or an array of text blocks');
+  }
+  const tools: unknown = body.tools;
+  if (tools !== undefined && !(Array.isArray(tools) && tools.every(isJsonObject))) throw new InvalidFieldError('tools', 'must be an array of tool objects');
+  body.messages.forEach((message: unknown, i) => {
+    if (!isJsonObject(message)) throw new InvalidFieldError(`messages[${i}]`, 'must be an object');
+    if (typeof message.content === 'string') return;
+    if (!Array.isArray(message.content)) throw new InvalidFieldError(`messages[${i}].content`, 'must be a string or an array of blocks');
+    (message.content as unknown[]).forEach((block, j) => {
+      const at = `messages[${i}].content[${j}]`;
+      if (!isJsonObject(block)) throw new InvalidFieldError(at, 'must be an object');
+      if (block.type === 'image' && !isJsonObject(block.source)) throw new InvalidFieldError(`${at}.source`, 'must be an object');
+      if (block.type === 'tool_result' && block.content !== undefined && typeof block.content !== 'string' && !(Array.isArray(block.content) && block.content.every(isJsonObject))) {
+        throw new InvalidFieldError(`${at}.content`, 'must be a string or an array of blocks');
+      }
+      if (block.type === 'tool_use' && block.input !== undefined && block.input !== null && !isJsonObject(block.input)) throw new InvalidFieldError(`${at}.input`, 'must be an object');
+    });
+  });
+}
+
 export interface AnthropicToOpenaiChatOptions {
   upstreamModel: string;
 }
@@ -42,7 +70,7 @@ export interface AnthropicToOpenaiChatOptions {
  * tool results.
  */
 export function anthropicToOpenaiChat(body: AnthropicRequest, options: AnthropicToOpenaiChatOptions): OpenAIChatRequest {
-  if (!Array.isArray(body.messages)) throw new InvalidFieldError('messages', 'must be an array');
+  checkAnthropicShapes(body);
   const messages: OpenAIMessage[] = [];
   if (body.system !== undefined) {
     const text = typeof body.system === 'string' ? body.system : body.system.map((b) => b.text).join('\n\n');

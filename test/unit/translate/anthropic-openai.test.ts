@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { anthropicToOpenaiChat, openaiChatToAnthropicResponse } from '../../../src/gateway/translate/anthropic-openai.js';
-import { UnsupportedFieldError } from '../../../src/gateway/translate/errors.js';
+import { InvalidFieldError, UnsupportedFieldError } from '../../../src/gateway/translate/errors.js';
 import type { AnthropicRequest } from '../../../src/gateway/translate/wire/anthropic.js';
 import type { OpenAIChatRequest, OpenAIChatResponse } from '../../../src/gateway/translate/wire/openai.js';
 
@@ -151,6 +151,33 @@ describe('Anthropic messages → OpenAI chat', () => {
     for (const r of refusals) {
       it(`refuses ${r.field}`, () => {
         expect(() => anthropicToOpenaiChat(r.body, opts)).to.throw(UnsupportedFieldError).that.includes({ status: 400, param: r.field });
+      });
+    }
+  });
+
+  describe('malformed bodies are refused naming the field, never a TypeError (a 500 in the gateway)', () => {
+    const bad = (raw: Record<string, unknown>) => raw as unknown as AnthropicRequest;
+    const cases: Array<[string, AnthropicRequest, string]> = [
+      ['messages not an array', bad({ model: 'm', max_tokens: 1, messages: 'hi' }), 'messages'],
+      ['a null message', bad({ model: 'm', max_tokens: 1, messages: [null] }), 'messages[0]'],
+      ['content a number', bad({ model: 'm', max_tokens: 1, messages: [{ role: 'user', content: 5 }] }), 'messages[0].content'],
+      ['a null block', bad({ model: 'm', max_tokens: 1, messages: [{ role: 'user', content: [null] }] }), 'messages[0].content[0]'],
+      ['an image without source', bad({ model: 'm', max_tokens: 1, messages: [{ role: 'user', content: [{ type: 'image' }] }] }), 'messages[0].content[0].source'],
+      ['tool_result content a number', bad({ model: 'm', max_tokens: 1, messages: [{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 't', content: 1 }] }] }), 'messages[0].content[0].content'],
+      ['tool_use input a string', bad({ model: 'm', max_tokens: 1, messages: [{ role: 'assistant', content: [{ type: 'tool_use', id: 't', name: 'f', input: 'x' }] }] }), 'messages[0].content[0].input'],
+      ['system a number', bad({ model: 'm', max_tokens: 1, system: 1, messages: [] }), 'system'],
+      ['a null tool', bad({ model: 'm', max_tokens: 1, tools: [null], messages: [] }), 'tools'],
+    ];
+    for (const [name, body, field] of cases) {
+      it(name, () => {
+        let thrown: unknown;
+        try {
+          anthropicToOpenaiChat(body, opts);
+        } catch (err) {
+          thrown = err;
+        }
+        expect(thrown, name).to.be.instanceOf(InvalidFieldError);
+        expect((thrown as InvalidFieldError).field).to.equal(field);
       });
     }
   });
