@@ -293,8 +293,12 @@ describe('Codex upstream, chat completions clients', function () {
 
       await seedFeatures({ dp_claude_cross_upstream: 'true' });
       await publish(redis);
-      const requestId = `codex-anthropic-${randomUUID()}`;
-      const message = await until(() => anthropic().messages.create(ask(), { headers: { 'x-request-id': requestId } }).catch(() => undefined));
+      // A fresh id per try: the tries before the gateway saw the flag are logged too (503).
+      let requestId = '';
+      const message = await until(() => {
+        requestId = `codex-anthropic-${randomUUID()}`;
+        return anthropic().messages.create(ask(), { headers: { 'x-request-id': requestId } }).catch(() => undefined);
+      });
       expect(message).to.include({ type: 'message', role: 'assistant', stop_reason: 'tool_use', model: 'gpt-5-codex' });
       expect(message.content.map((b) => b.type)).to.deep.equal(['text', 'tool_use']);
       expect(message.content[0]).to.include({ text: CODEX_TEXT });

@@ -19,8 +19,8 @@ export function tryParseJson(text: string): unknown {
  * Tool-call arguments (a JSON string in OpenAI) → an object (Anthropic `input`, Gemini `args`).
  * Empty means no arguments. Returns undefined when the text is not a JSON object.
  */
-export function parseToolArguments(text: string | undefined): JsonObject | undefined {
-  if (text === undefined || text.trim() === '') return {};
+export function parseToolArguments(text: string | null | undefined): JsonObject | undefined {
+  if (text === undefined || text === null || text.trim() === '') return {};
   const value = tryParseJson(text);
   return isJsonObject(value) ? value : undefined;
 }

@@ -172,9 +172,9 @@ function toolUseBlock(call: OpenAIToolCall, field: string): AnthropicRequestBloc
   return { type: 'tool_use', id: call.id, name: call.function.name, input };
 }
 
-function toolChoice(choice: OpenAIToolChoice | undefined, parallel: boolean | undefined): AnthropicToolChoice | undefined {
+function toolChoice(choice: OpenAIToolChoice | null | undefined, parallel: boolean | undefined): AnthropicToolChoice | undefined {
   const noParallel = parallel === false ? { disable_parallel_tool_use: true } : {};
-  if (choice === undefined) return parallel === false ? { type: 'auto', ...noParallel } : undefined;
+  if (choice === undefined || choice === null) return parallel === false ? { type: 'auto', ...noParallel } : undefined;
   if (choice === 'none') return { type: 'none' };
   if (choice === 'auto') return { type: 'auto', ...noParallel };
   if (choice === 'required') return { type: 'any', ...noParallel };

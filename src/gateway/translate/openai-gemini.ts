@@ -162,8 +162,8 @@ function userParts(content: string | OpenAIUserPart[], field: string): GeminiPar
   });
 }
 
-function toolConfig(choice: OpenAIToolChoice | undefined): GeminiToolConfig | undefined {
-  if (choice === undefined) return undefined;
+function toolConfig(choice: OpenAIToolChoice | null | undefined): GeminiToolConfig | undefined {
+  if (choice === undefined || choice === null) return undefined;
   if (choice === 'auto') return { functionCallingConfig: { mode: 'AUTO' } };
   if (choice === 'none') return { functionCallingConfig: { mode: 'NONE' } };
   if (choice === 'required') return { functionCallingConfig: { mode: 'ANY' } };
