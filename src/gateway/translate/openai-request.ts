@@ -1,4 +1,5 @@
 import { InvalidFieldError, UnsupportedFieldError } from './errors.js';
+import { isJsonObject } from './json.js';
 import type { OpenAIAssistantMessage, OpenAIChatRequest, OpenAIMessage, OpenAITextPart } from './wire/openai.js';
 
 /**
@@ -36,8 +37,6 @@ export function applyRefusals(body: OpenAIChatRequest, rules: readonly RefusalRu
   }
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /**
  * The messages, after checking every shape the Anthropic, Gemini and Responses mappings read fields
  * of (messages, content parts, image URLs, tool calls, tools, stop), so a malformed body is a 400
@@ -47,13 +46,13 @@ export function checkMessages(body: OpenAIChatRequest): OpenAIMessage[] {
   if (!Array.isArray(body.messages)) throw new InvalidFieldError('messages', 'must be an array');
   body.messages.forEach((m: unknown, i) => {
     const at = `messages[${i}]`;
-    if (!isObject(m)) throw new InvalidFieldError(at, 'must be an object');
+    if (!isJsonObject(m)) throw new InvalidFieldError(at, 'must be an object');
     const content = m.content;
     if (content !== undefined && content !== null && typeof content !== 'string') {
       if (!Array.isArray(content)) throw new InvalidFieldError(`${at}.content`, 'must be a string or an array of parts');
       content.forEach((part: unknown, j) => {
-        if (!isObject(part)) throw new InvalidFieldError(`${at}.content[${j}]`, 'must be an object');
-        if (part.type === 'image_url' && !isObject(part.image_url)) throw new InvalidFieldError(`${at}.content[${j}].image_url`, 'must be an object with a url');
+        if (!isJsonObject(part)) throw new InvalidFieldError(`${at}.content[${j}]`, 'must be an object');
+        if (part.type === 'image_url' && !isJsonObject(part.image_url)) throw new InvalidFieldError(`${at}.content[${j}].image_url`, 'must be an object with a url');
         if (part.type === 'text' && typeof part.text !== 'string') throw new InvalidFieldError(`${at}.content[${j}].text`, 'must be a string');
       });
     }
@@ -61,8 +60,8 @@ export function checkMessages(body: OpenAIChatRequest): OpenAIMessage[] {
     if (calls !== undefined && calls !== null) {
       if (!Array.isArray(calls)) throw new InvalidFieldError(`${at}.tool_calls`, 'must be an array');
       calls.forEach((call: unknown, j) => {
-        if (!isObject(call)) throw new InvalidFieldError(`${at}.tool_calls[${j}]`, 'must be an object');
-        if (!isObject(call.function)) throw new InvalidFieldError(`${at}.tool_calls[${j}].function`, 'must be an object');
+        if (!isJsonObject(call)) throw new InvalidFieldError(`${at}.tool_calls[${j}]`, 'must be an object');
+        if (!isJsonObject(call.function)) throw new InvalidFieldError(`${at}.tool_calls[${j}].function`, 'must be an object');
         if (typeof call.function.name !== 'string') throw new InvalidFieldError(`${at}.tool_calls[${j}].function.name`, 'must be a string');
         const args = call.function.arguments;
         if (args !== undefined && args !== null && typeof args !== 'string') throw new InvalidFieldError(`${at}.tool_calls[${j}].function.arguments`, 'must be a JSON string');
@@ -73,12 +72,12 @@ export function checkMessages(body: OpenAIChatRequest): OpenAIMessage[] {
   if (tools !== undefined && tools !== null) {
     if (!Array.isArray(tools)) throw new InvalidFieldError('tools', 'must be an array');
     tools.forEach((tool: unknown, i) => {
-      if (!isObject(tool)) throw new InvalidFieldError(`tools[${i}]`, 'must be an object');
-      if ((tool.type === undefined || tool.type === 'function') && !isObject(tool.function)) throw new InvalidFieldError(`tools[${i}].function`, 'must be an object');
+      if (!isJsonObject(tool)) throw new InvalidFieldError(`tools[${i}]`, 'must be an object');
+      if ((tool.type === undefined || tool.type === 'function') && !isJsonObject(tool.function)) throw new InvalidFieldError(`tools[${i}].function`, 'must be an object');
     });
   }
   const choice: unknown = body.tool_choice;
-  if (isObject(choice) && choice.type === 'function' && !(isObject(choice.function) && typeof choice.function.name === 'string')) {
+  if (isJsonObject(choice) && choice.type === 'function' && !(isJsonObject(choice.function) && typeof choice.function.name === 'string')) {
     throw new InvalidFieldError('tool_choice.function.name', 'must name a function');
   }
   const stop: unknown = body.stop;
