@@ -38,12 +38,6 @@ export interface LimiterOptions {
    * batch so settles of concurrent requests share one pipeline (proxy/after-response-batch.ts).
    */
   runSettle?: ScriptRunner;
-  /**
-   * How admission scripts are sent (default: one call each). The gateway passes a per-turn batch
-   * so admissions that became ready in the same event-loop turn share one write
-   * (limits/script-pipeline.ts); each request still waits only for its own reply.
-   */
-  runAdmit?: ScriptRunner;
 }
 
 export interface Limiter {
@@ -74,9 +68,7 @@ export function createLimiter(redis: Redis, options: LimiterOptions = {}): Limit
   const statsTtl = options.statsTtlSeconds ?? STATS_TTL_SECONDS;
   const failureMode = options.onRedisFailure ?? 'local';
   const onError = options.onError ?? (() => {});
-  const runAlone: ScriptRunner = (script, keys, args) => script.run(redis, keys, args);
-  const runSettle = options.runSettle ?? runAlone;
-  const runAdmit = options.runAdmit ?? runAlone;
+  const runSettle: ScriptRunner = options.runSettle ?? ((script, keys, args) => script.run(redis, keys, args));
   const local = new LocalLimiter();
   // Log members must be unique across every gateway and request, whatever X-Request-ID a client
   // sends (a repeated id must not overwrite an entry and slip past the RPM log).
@@ -113,7 +105,7 @@ export function createLimiter(redis: Redis, options: LimiterOptions = {}): Limit
     }
     let reply: unknown;
     try {
-      reply = await runAdmit(admitScript, keys, args);
+      reply = await admitScript.run(redis, keys, args);
     } catch (err) {
       onError(err, 'admit');
       if (failureMode === 'closed') throw new LimiterUnavailableError({ cause: err });

@@ -6,7 +6,6 @@ import { enqueue, type QueueSet } from '../../../jobs/queues.js';
 import type { Logger } from '../../lib/logger.js';
 import type { HealthStore } from '../health/index.js';
 import { createLimiter } from '../limits/index.js';
-import { createTurnScriptBatch } from '../limits/script-pipeline.js';
 import { queueUpstreamCounters, type AfterResponseBatch } from './after-response-batch.js';
 import type { HealthPort, LimitsPort, ProviderEventsPort, UpstreamStatsPort } from './ports.js';
 
@@ -16,7 +15,7 @@ import type { HealthPort, LimitsPort, ProviderEventsPort, UpstreamStatsPort } fr
  */
 
 export function limitsPort(redis: Redis, onError: (err: unknown) => void, batch?: AfterResponseBatch): LimitsPort {
-  const limiter = createLimiter(redis, { onError, runAdmit: createTurnScriptBatch(redis), ...(batch ? { runSettle: batch.script } : {}) });
+  const limiter = createLimiter(redis, { onError, ...(batch ? { runSettle: batch.script } : {}) });
   return {
     async admit(request) {
       const result = await limiter.admit(request);
