@@ -183,27 +183,42 @@ export function parseOpenaiItem(event: SseEvent): OpenaiStreamItem | undefined {
   return { kind: 'chunk', chunk: value as unknown as OpenAIChatChunk };
 }
 
-export function createOpenaiToAnthropicStream(opts: OpenaiToAnthropicStreamOptions): StreamTranslator {
-  let state = initialOpenaiToAnthropicState;
-  const run = (r: StepResult<OpenaiToAnthropicState>): string => {
+/** What a translator of OpenAI chat chunks keeps in its state for the engine (usage, billing). */
+export interface OpenaiStreamState {
+  done: boolean;
+  usage?: OpenAIUsage | undefined;
+  text: string;
+}
+
+/**
+ * A StreamTranslator over pure steps of OpenAI chat chunks → another dialect: a malformed event
+ * or `fail` ends the stream with that dialect's error frame (once); usage and delivered text come
+ * from the state. Shared by the Anthropic and Gemini client translators.
+ */
+export function openaiStepTranslator<S extends OpenaiStreamState>(
+  initial: S,
+  step: (state: S, item: OpenaiStreamItem) => StepResult<S>,
+  end: (state: S) => StepResult<S>,
+  errorFrame: (message: string) => string,
+): StreamTranslator {
+  let state = initial;
+  const run = (r: StepResult<S>): string => {
     state = r.state;
     return r.out;
   };
+  const failWith = (message: string): string => (state.done ? '' : run({ state: { ...state, done: true }, out: errorFrame(message) }));
   return {
     push(event) {
       const item = parseOpenaiItem(event);
-      if (!item) {
-        if (state.done) return '';
-        return run({ state: { ...state, done: true }, out: anthropicErrorFrame('Upstream sent a malformed stream event') });
-      }
-      return run(stepOpenaiToAnthropic(state, item, opts));
+      return item ? run(step(state, item)) : failWith('Upstream sent a malformed stream event');
     },
-    end: () => run(endOpenaiToAnthropic(state, opts)),
-    fail(message) {
-      if (state.done) return '';
-      return run({ state: { ...state, done: true }, out: anthropicErrorFrame(message) });
-    },
+    end: () => run(end(state)),
+    fail: failWith,
     usage: (): Usage | undefined => (state.usage ? usageFromOpenai(state.usage) : undefined),
     deliveredText: () => state.text,
   };
+}
+
+export function createOpenaiToAnthropicStream(opts: OpenaiToAnthropicStreamOptions): StreamTranslator {
+  return openaiStepTranslator(initialOpenaiToAnthropicState, (state, item) => stepOpenaiToAnthropic(state, item, opts), (state) => endOpenaiToAnthropic(state, opts), anthropicErrorFrame);
 }

@@ -1,9 +1,8 @@
 import { formatSse } from '../sse.js';
-import type { StreamTranslator, Usage } from '../types.js';
+import type { StreamTranslator } from '../types.js';
 import type { StepResult } from './anthropic-to-openai.stream.js';
 import { functionCallPart, openaiFinishToGemini, usageToGemini } from './gemini-openai.js';
-import { parseOpenaiItem, type OpenaiStreamItem } from './openai-to-anthropic.stream.js';
-import { usageFromOpenai } from './usage.js';
+import { openaiStepTranslator, type OpenaiStreamItem } from './openai-to-anthropic.stream.js';
 import type { GeminiCandidate, GeminiPart, GeminiResponse } from './wire/gemini.js';
 import type { OpenAIFinishReason, OpenAIUsage } from './wire/openai.js';
 
@@ -106,26 +105,5 @@ export function endOpenaiToGemini(state: OpenaiToGeminiState, opts: OpenaiToGemi
 }
 
 export function createOpenaiToGeminiStream(opts: OpenaiToGeminiStreamOptions): StreamTranslator {
-  let state = initialOpenaiToGeminiState;
-  const run = (r: StepResult<OpenaiToGeminiState>): string => {
-    state = r.state;
-    return r.out;
-  };
-  return {
-    push(event) {
-      const item = parseOpenaiItem(event);
-      if (!item) {
-        if (state.done) return '';
-        return run({ state: { ...state, done: true }, out: geminiErrorFrame('Upstream sent a malformed stream event') });
-      }
-      return run(stepOpenaiToGemini(state, item, opts));
-    },
-    end: () => run(endOpenaiToGemini(state, opts)),
-    fail(message) {
-      if (state.done) return '';
-      return run({ state: { ...state, done: true }, out: geminiErrorFrame(message) });
-    },
-    usage: (): Usage | undefined => (state.usage ? usageFromOpenai(state.usage) : undefined),
-    deliveredText: () => state.text,
-  };
+  return openaiStepTranslator(initialOpenaiToGeminiState, (state, item) => stepOpenaiToGemini(state, item, opts), (state) => endOpenaiToGemini(state, opts), geminiErrorFrame);
 }
