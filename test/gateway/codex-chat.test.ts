@@ -6,28 +6,16 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type QueueSet } from '../../jobs/queues.js';
 import type { RunningServer } from '../../src/lib/http-server.js';
-import { closeRedis, createRedis, waitForRedis } from '../../src/lib/redis.js';
-import { CODEX_ARGS, CODEX_ERROR_MESSAGE, CODEX_TEXT, startCodexMock, type CodexMock } from '../support/codex-mock.js';
-import { publish, seedFeatures, seedGroup, seedKey, seedMaster } from '../support/gateway-fixtures.js';
-import { resetDatabase, testEnv } from '../support/hooks.js';
-import { queuedLogRecord, startTestGateway, stopTestGateway } from '../support/test-gateway.js';
+import { CODEX_ARGS, CODEX_ERROR_MESSAGE, CODEX_TEXT, startCodexGateway, type CodexGateway, type CodexMock } from '../support/codex-mock.js';
+import { publish, seedFeatures } from '../support/gateway-fixtures.js';
+import { queuedLogRecord } from '../support/test-gateway.js';
+import { until } from '../support/until.js';
 
 /**
  * Chat Completions clients on a Codex upstream, which serves only the Responses API and always
  * streams (docs/bridges.md): the official `openai` SDK's chat.completions.create, streamed or not,
  * reaches the mock backend as a Responses request and gets chat completions back.
  */
-
-/** Polls `check` until it returns a value or the deadline passes. */
-async function until<T>(check: () => Promise<T | undefined>, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
-}
 
 const WEATHER_TOOL: OpenAI.Chat.Completions.ChatCompletionTool = {
   type: 'function',
@@ -41,27 +29,16 @@ describe('Codex upstream, chat completions clients', function () {
   let gateway: RunningServer;
   let queues: QueueSet;
   let clientKey: string;
-  const prefix = `ez-codex-chat-${randomUUID().slice(0, 8)}`;
   const ACCESS_TOKEN = 'codex-access-token-1111111111111111';
 
+  let rig: CodexGateway | undefined;
+
   before(async () => {
-    await resetDatabase();
-    mock = await startCodexMock();
-    redis = createRedis({ url: testEnv().redisUrl, defaulted: false }, 'worker', 'codex-chat-test');
-    await waitForRedis(redis);
-    await redis.flushdb();
-    const masterId = await seedMaster('codex-chat-user');
-    clientKey = (await seedKey(masterId, 'ezk_codex-chat-client-000000000000')).key;
-    await seedGroup({ name: 'cx', type: 'codex', base_url: `${mock.url}/backend-api/codex`, models: ['gpt-5-codex'], keys: [ACCESS_TOKEN] });
-    await publish(redis);
-    ({ gateway, queues } = await startTestGateway(redis, prefix, ['logs']));
+    rig = await startCodexGateway('codex-chat', ACCESS_TOKEN);
+    ({ mock, redis, gateway, queues, clientKey } = rig);
   });
 
-  after(async () => {
-    await stopTestGateway(gateway, queues);
-    await mock?.close();
-    await closeRedis(redis);
-  });
+  after(async () => rig?.close());
 
   beforeEach(() => {
     mock.requests.length = 0;

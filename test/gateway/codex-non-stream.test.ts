@@ -1,15 +1,12 @@
 import { expect } from 'chai';
-import type { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type QueueSet } from '../../jobs/queues.js';
 import type { RunningServer } from '../../src/lib/http-server.js';
-import { closeRedis, createRedis, waitForRedis } from '../../src/lib/redis.js';
-import { CODEX_TEXT as TEXT, startCodexMock, type CodexMock } from '../support/codex-mock.js';
-import { queuedLogRecord, startTestGateway, stopTestGateway } from '../support/test-gateway.js';
-import { publish, seedGroup, seedKey, seedMaster } from '../support/gateway-fixtures.js';
-import { resetDatabase, testEnv } from '../support/hooks.js';
+import { CODEX_TEXT as TEXT, startCodexGateway, type CodexGateway, type CodexMock } from '../support/codex-mock.js';
+import { queuedLogRecord } from '../support/test-gateway.js';
+import { until } from '../support/until.js';
 
 /**
  * A Codex upstream (which only ever streams) serving a client that did not ask to stream
@@ -19,45 +16,22 @@ import { resetDatabase, testEnv } from '../support/hooks.js';
  * `response.completed` whose `output` is empty.
  */
 
-/** Polls `check` until it returns a value or the deadline passes. */
-async function until<T>(check: () => Promise<T | undefined>, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
-}
-
 describe('Codex upstream, non-stream clients', function () {
   this.timeout(30_000);
   let mock: CodexMock;
-  let redis: Redis;
   let gateway: RunningServer;
   let queues: QueueSet;
   let clientKey: string;
-  const prefix = `ez-codex-${randomUUID().slice(0, 8)}`;
   const ACCESS_TOKEN = 'codex-access-token-0000000000000000';
 
+  let rig: CodexGateway | undefined;
+
   before(async () => {
-    await resetDatabase();
-    mock = await startCodexMock();
-    redis = createRedis({ url: testEnv().redisUrl, defaulted: false }, 'worker', 'codex-non-stream-test');
-    await waitForRedis(redis);
-    await redis.flushdb();
-    const masterId = await seedMaster('codex-user');
-    clientKey = (await seedKey(masterId, 'ezk_codex-non-stream-client-0000000')).key;
-    await seedGroup({ name: 'cx', type: 'codex', base_url: `${mock.url}/backend-api/codex`, models: ['gpt-5-codex'], keys: [ACCESS_TOKEN] });
-    await publish(redis);
-    ({ gateway, queues } = await startTestGateway(redis, prefix, ['logs']));
+    rig = await startCodexGateway('codex-non-stream', ACCESS_TOKEN);
+    ({ mock, gateway, queues, clientKey } = rig);
   });
 
-  after(async () => {
-    await stopTestGateway(gateway, queues);
-    await mock?.close();
-    await closeRedis(redis);
-  });
+  after(async () => rig?.close());
 
   beforeEach(() => {
     mock.requests.length = 0;

@@ -8,20 +8,10 @@ import { CONFIG_VERSION_KEY } from '../../src/gateway/server.js';
 import type { RunningServer } from '../../src/lib/http-server.js';
 import { closeRedis, createRedis, waitForRedis } from '../../src/lib/redis.js';
 import { queuedLogRecord, startTestGateway, stopTestGateway } from '../support/test-gateway.js';
+import { until } from '../support/until.js';
 import { publish, seedFeatures, seedGroup, seedKey, seedMaster } from '../support/gateway-fixtures.js';
 import { resetDatabase, testEnv } from '../support/hooks.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
-
-/** Polls `check` until it returns a value (not undefined/false) or the deadline passes. */
-async function until<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
-}
 
 /** The value of one series in Prometheus text, matched on the given labels (any order, others ignored). */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {

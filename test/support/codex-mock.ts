@@ -1,5 +1,13 @@
+import type { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { QueueSet } from '../../jobs/queues.js';
+import type { RunningServer } from '../../src/lib/http-server.js';
+import { closeRedis, createRedis, waitForRedis } from '../../src/lib/redis.js';
+import { publish, seedGroup, seedKey, seedMaster } from './gateway-fixtures.js';
+import { resetDatabase, testEnv } from './hooks.js';
+import { startTestGateway, stopTestGateway } from './test-gateway.js';
 
 /**
  * A mock ChatGPT Codex backend on 127.0.0.1 (provider type `codex`): `POST …/responses` always
@@ -103,4 +111,40 @@ export async function startCodexMock(): Promise<CodexMock> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   });
+}
+
+/** A gateway over the test Redis with one Codex group on a fresh mock, and a client key (docs/gateway.md). */
+export interface CodexGateway {
+  mock: CodexMock;
+  redis: Redis;
+  gateway: RunningServer;
+  queues: QueueSet;
+  clientKey: string;
+  close(): Promise<void>;
+}
+
+/** Resets PostgreSQL and Redis, seeds a master, a child key and a Codex group (model `gpt-5-codex`), and starts a gateway. */
+export async function startCodexGateway(label: string, accessToken: string): Promise<CodexGateway> {
+  await resetDatabase();
+  const mock = await startCodexMock();
+  const redis = createRedis({ url: testEnv().redisUrl, defaulted: false }, 'worker', `${label}-test`);
+  await waitForRedis(redis);
+  await redis.flushdb();
+  const masterId = await seedMaster(`${label}-user`);
+  const clientKey = (await seedKey(masterId, `ezk_${label}-client-${'0'.repeat(20)}`)).key;
+  await seedGroup({ name: 'cx', type: 'codex', base_url: `${mock.url}/backend-api/codex`, models: ['gpt-5-codex'], keys: [accessToken] });
+  await publish(redis);
+  const { gateway, queues } = await startTestGateway(redis, `ez-${label}-${randomUUID().slice(0, 8)}`, ['logs']);
+  return {
+    mock,
+    redis,
+    gateway,
+    queues,
+    clientKey,
+    async close() {
+      await stopTestGateway(gateway, queues);
+      await mock.close();
+      await closeRedis(redis);
+    },
+  };
 }
