@@ -8,8 +8,9 @@ export interface AdminActor {
   id: string;
   /** `viewer` may only read (GET/HEAD); the bootstrap token is `admin`. */
   role: 'admin' | 'viewer';
-  /** The named admin's row id; undefined for the bootstrap token. */
+  /** The named admin's row id and name; undefined for the bootstrap token. */
   adminId?: number;
+  name?: string;
 }
 /** A tenant authenticated with its master key (`/v1/tokens` and the other master routes). */
 export interface MasterActor {

@@ -20,7 +20,7 @@ export function adminJwtVerifier(options: { knex: Knex; codec: AdminTokenCodec; 
     if (!claims) return undefined;
     const row = await findAdminById(options.knex, claims.adminId);
     if (!row || row.status !== 'active' || row.token_epoch !== claims.epoch) return undefined;
-    return { type: 'admin', id: adminActorId(row), role: row.role, adminId: Number(row.id) };
+    return { type: 'admin', id: adminActorId(row), role: row.role, adminId: Number(row.id), name: row.name };
   };
 }
 

@@ -14,14 +14,8 @@ export const adminRoutes: ApiRoute[] = [
       const actor = ctx.state.actor;
       if (!actor) throw new UnauthorizedError();
       if (actor.type !== 'admin') throw new UnauthorizedError();
-      if (actor.adminId === undefined) return { actor: { type: actor.type, id: actor.id, role: actor.role } };
-      return { actor: { type: actor.type, id: actor.id, role: actor.role, admin_id: actor.adminId, name: adminName(actor.id, actor.adminId) } };
+      if (actor.adminId === undefined || actor.name === undefined) return { actor: { type: actor.type, id: actor.id, role: actor.role } };
+      return { actor: { type: actor.type, id: actor.id, role: actor.role, admin_id: actor.adminId, name: actor.name } };
     },
   }),
 ];
-
-/** A named admin's actor id is `<name>#<id>` (adminActorId; `#` never appears in a name). */
-function adminName(actorId: string, adminId: number): string {
-  const suffix = `#${adminId}`;
-  return actorId.endsWith(suffix) ? actorId.slice(0, -suffix.length) : actorId;
-}
